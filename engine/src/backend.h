@@ -1,0 +1,40 @@
+/* Backends behind one interface, as in ggml: the stream object owns the shared bookkeeping
+ * (conditioning, counters, rate scaling), a backend owns the state memory and the arithmetic. */
+#ifndef HISS_BACKEND_H
+#define HISS_BACKEND_H
+
+#include "hiss.h"
+#include "model.h"
+
+typedef struct hiss_backend_ops {
+    const char *name;
+    hiss_status (*create)(hiss_stream *s, hiss_error *err);
+    void (*destroy)(hiss_stream *s);
+    /* in/out as in hiss_stream_process; n_frames already validated. */
+    hiss_status (*process)(hiss_stream *s, const float *const *in, float *const *out, int n);
+    void (*reset)(hiss_stream *s, int k);                 /* one stream, k >= 0 */
+    /* Copy stream k's state (layer by layer: conv history then SSM state, float32) to/from dst. */
+    void (*get_state)(const hiss_stream *s, int k, float *dst);
+    void (*set_state)(hiss_stream *s, int k, const float *src);
+    int latency;
+} hiss_backend_ops;
+
+struct hiss_stream {
+    const hiss_model *model;
+    hiss_stream_opts opts;
+    float delta_scale;        /* model_rate / host_rate in HISS_RATE_DELTA, else 1 */
+    float *cond;              /* [n_streams * n_cond] */
+    hiss_counters *counters;  /* [n_streams] */
+    size_t state_floats;      /* per stream: sum over layers of (d_conv-1)*d_inner + d_inner*d_state */
+    const hiss_backend_ops *ops;
+    void *impl;
+};
+
+extern const hiss_backend_ops hiss_cpu_backend;
+#ifdef HISS_HAVE_CUDA
+/* Provided by kernels/ when built with CUDA. */
+extern const hiss_backend_ops hiss_cuda_backend;
+int hiss_cuda_device_present(void);
+#endif
+
+#endif

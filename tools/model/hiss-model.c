@@ -1,0 +1,159 @@
+/* hiss-model: make a fresh model file, or describe one. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hiss.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: hiss-model init OUT [options]   write a freshly initialised fx model\n"
+            "       hiss-model info MODEL           print a model's configuration and metadata\n"
+            "init options:\n"
+            "  --d-model N      width of the residual stream (default 16)\n"
+            "  --n-layer N      Mamba layers (default 2)\n"
+            "  --d-state N      SSM state per channel (default 16)\n"
+            "  --d-conv N       causal conv taps (default 4)\n"
+            "  --expand N       d_inner = expand * d_model (default 2)\n"
+            "  --dt-rank N      rank of the delta projection (default ceil(d_model/16))\n"
+            "  --n-cond N       conditioning inputs (default 0)\n"
+            "  --cond-names a,b names of the conditioning inputs\n"
+            "  --skip           add the input sample to the output\n"
+            "  --sample-rate HZ (default 48000)\n"
+            "  --seed N         (default 1)\n"
+            "  --name TEXT      metadata \"name\"\n");
+}
+
+static int parse_int(const char *opt, const char *s, int lo, int hi, int *out)
+{
+    char *end;
+    errno = 0;
+    long v = s ? strtol(s, &end, 10) : 0;
+    if (!s || errno || *end || v < lo || v > hi) {
+        fprintf(stderr, "hiss-model: %s needs an integer from %d to %d (got \"%s\")\n", opt, lo, hi,
+                s ? s : "");
+        return 0;
+    }
+    *out = (int)v;
+    return 1;
+}
+
+static int cmd_init(int argc, char **argv)
+{
+    if (argc < 1) {
+        usage(stderr);
+        return 2;
+    }
+    const char *out = argv[0];
+    hiss_config c = {0};
+    c.io = HISS_IO_FX;
+    c.d_model = 16;
+    c.n_layer = 2;
+    c.d_state = 16;
+    c.d_conv = 4;
+    c.sample_rate = 48000;
+    int expand = 2, seed = 1, rate = 48000;
+    const char *cond_names = NULL, *name = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int ok = 1;
+        if (!strcmp(a, "--d-model")) ok = parse_int(a, v, 1, HISS_MAX_D_MODEL, &c.d_model), i++;
+        else if (!strcmp(a, "--n-layer")) ok = parse_int(a, v, 1, HISS_MAX_LAYERS, &c.n_layer), i++;
+        else if (!strcmp(a, "--d-state")) ok = parse_int(a, v, 1, HISS_MAX_D_STATE, &c.d_state), i++;
+        else if (!strcmp(a, "--d-conv")) ok = parse_int(a, v, 1, HISS_MAX_D_CONV, &c.d_conv), i++;
+        else if (!strcmp(a, "--expand")) ok = parse_int(a, v, 1, 64, &expand), i++;
+        else if (!strcmp(a, "--dt-rank")) ok = parse_int(a, v, 1, HISS_MAX_D_INNER, &c.dt_rank), i++;
+        else if (!strcmp(a, "--n-cond")) ok = parse_int(a, v, 0, HISS_MAX_COND, &c.n_cond), i++;
+        else if (!strcmp(a, "--seed")) ok = parse_int(a, v, 0, 2147483647, &seed), i++;
+        else if (!strcmp(a, "--sample-rate")) ok = parse_int(a, v, 1000, 1536000, &rate), i++;
+        else if (!strcmp(a, "--cond-names") && v) cond_names = v, i++;
+        else if (!strcmp(a, "--name") && v) name = v, i++;
+        else if (!strcmp(a, "--skip")) c.skip = 1;
+        else {
+            fprintf(stderr, "hiss-model: unknown or incomplete option \"%s\"\n", a);
+            return 2;
+        }
+        if (!ok)
+            return 2;
+    }
+    c.sample_rate = rate;
+    c.d_inner = expand * c.d_model;
+    hiss_model *m;
+    hiss_error err = {0};
+    if (hiss_model_init(&c, (uint64_t)seed, &m, &err) != HISS_OK) {
+        fprintf(stderr, "hiss-model: %s\n", err.msg);
+        return 1;
+    }
+    if (cond_names && hiss_model_set_meta(m, "hiss.cond", cond_names) != HISS_OK) {
+        fprintf(stderr, "hiss-model: --cond-names \"%s\" must give %d comma-separated names\n", cond_names,
+                c.n_cond);
+        hiss_model_free(m);
+        return 2;
+    }
+    if (name)
+        hiss_model_set_meta(m, "name", name);
+    hiss_model_set_meta(m, "description", "freshly initialised, untrained");
+    int rc = 0;
+    if (hiss_model_save(m, out, &err) != HISS_OK) {
+        fprintf(stderr, "hiss-model: %s\n", err.msg);
+        rc = 1;
+    }
+    hiss_model_free(m);
+    return rc;
+}
+
+static int cmd_info(int argc, char **argv)
+{
+    if (argc != 1) {
+        usage(stderr);
+        return 2;
+    }
+    hiss_model *m;
+    hiss_error err = {0};
+    if (hiss_model_load(argv[0], &m, &err) != HISS_OK) {
+        fprintf(stderr, "hiss-model: %s\n", err.msg);
+        return 1;
+    }
+    const hiss_config *c = hiss_model_config(m);
+    printf("file         %s\n", argv[0]);
+    printf("io           %s\n", c->io == HISS_IO_FX ? "fx" : "synth");
+    printf("sample_rate  %g Hz\n", c->sample_rate);
+    printf("d_model      %d\nn_layer      %d\nd_inner      %d\nd_state      %d\nd_conv       %d\n"
+           "dt_rank      %d\n", c->d_model, c->n_layer, c->d_inner, c->d_state, c->d_conv, c->dt_rank);
+    printf("skip         %s\nrms_eps      %g\n", c->skip ? "yes" : "no", (double)c->rms_eps);
+    printf("conditioning %d", c->n_cond);
+    for (int i = 0; i < c->n_cond; i++)
+        printf("%s%s", i ? ", " : " (", hiss_model_cond_name(m, i));
+    printf("%s\n", c->n_cond ? ")" : "");
+    printf("parameters   %llu\n", (unsigned long long)hiss_model_param_count(m));
+    printf("MACs/sample  %llu\n", (unsigned long long)hiss_model_macs_per_sample(m));
+    printf("exp/sample   %llu\n", (unsigned long long)c->n_layer * c->d_inner * c->d_state);
+    printf("metadata:\n");
+    for (int i = 0; i < hiss_model_meta_count(m); i++) {
+        const char *k, *v;
+        hiss_model_meta_at(m, i, &k, &v);
+        printf("  %s: %s\n", k, v);
+    }
+    hiss_model_free(m);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("hiss-model %s\n", hiss_version());
+        return 0;
+    }
+    if (!strcmp(argv[1], "init"))
+        return cmd_init(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "info"))
+        return cmd_info(argc - 2, argv + 2);
+    fprintf(stderr, "hiss-model: unknown command \"%s\" (init or info)\n", argv[1]);
+    return 2;
+}

@@ -1,0 +1,18 @@
+#!/bin/sh
+# Every test: install what is missing, build (Release), run ctest; then build again with
+# AddressSanitizer + UndefinedBehaviorSanitizer and run the tests that make sense under them
+# (all but those labelled "nosan").
+set -eu
+root=$(cd "$(dirname "$0")/.." && pwd)
+. "$root/tools/deps.sh"
+hiss_ensure_packages $HISS_PKGS_BUILD $HISS_PKGS_RUN $HISS_PKGS_TEST
+jobs=$(nproc)
+build="$root/build"
+cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release
+cmake --build "$build" -j"$jobs"
+(cd "$build" && ctest --output-on-failure -j"$jobs" --timeout 900)
+san="$root/build-sanitize"
+cmake -S "$root" -B "$san" -DCMAKE_BUILD_TYPE=Debug -DHISS_SANITIZE=ON -DHISS_CUDA=OFF
+cmake --build "$san" -j"$jobs"
+(cd "$san" && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+    ctest --output-on-failure -j"$jobs" -LE nosan --timeout 1800)
