@@ -10,6 +10,7 @@ typedef struct cpu_impl {
     float *state;    /* [n_streams][state_floats] */
     float *scratch;
     float *u;        /* [1 + n_cond] */
+    hiss_cpu_step_fn step;
 } cpu_impl;
 
 static void cpu_destroy(hiss_stream *s)
@@ -34,6 +35,8 @@ static hiss_status cpu_create(hiss_stream *s, hiss_error *err)
         c->scratch = calloc(hiss_cpu_scratch_floats(cfg), sizeof(float));
         c->u = calloc((size_t)cfg->n_cond + 1, sizeof(float));
     }
+    if (c)
+        c->step = hiss_cpu_step_select(NULL);
     if (!c || !c->state || !c->scratch || !c->u) {
         cpu_destroy(s);
         hiss_seterr(err, HISS_ERR_NOMEM, "out of memory for %d CPU streams", s->opts.n_streams);
@@ -61,7 +64,7 @@ static hiss_status cpu_process(hiss_stream *s, const float *const *in, float *co
         float *y = out[k];
         for (int t = 0; t < n; t++) {
             c->u[0] = x[t];
-            float v = hiss_cpu_step(m, state, c->u, s->delta_scale, c->scratch);
+            float v = c->step(m, state, c->u, s->delta_scale, c->scratch);
             if (!isfinite(v)) {
                 cpu_reset(s, k);
                 s->counters[k].state_resets++;

@@ -33,6 +33,29 @@ static inline float hiss_exp(float x)
     return p * scale;
 }
 
+/* softplus(v) = v for v > 20 (the threshold of the spec), else log(1 + e^v), computed as
+ * max(v, 0) + log1p(e^-|v|) so nothing overflows; log1p(e) for e in (0, 1] through
+ * 2 atanh(e / (2 + e)), whose series in s = e/(2+e) <= 1/3 converges to 1e-8 relative by s^15
+ * and loses nothing for small e. */
+static inline float hiss_softplus(float v)
+{
+    const float av = v < 0.0f ? -v : v;
+    const float e = hiss_exp(-av);
+    const float s = e / (2.0f + e);
+    const float s2 = s * s;
+    float p = 1.0f / 15.0f;
+    p = p * s2 + 1.0f / 13.0f;
+    p = p * s2 + 1.0f / 11.0f;
+    p = p * s2 + 1.0f / 9.0f;
+    p = p * s2 + 1.0f / 7.0f;
+    p = p * s2 + 1.0f / 5.0f;
+    p = p * s2 + 1.0f / 3.0f;
+    p = p * s2 + 1.0f;
+    const float l = 2.0f * s * p;
+    const float pos = v > 0.0f ? v : 0.0f;
+    return v > 20.0f ? v : pos + l;
+}
+
 static inline float hiss_silu(float x)
 {
     return x / (1.0f + hiss_exp(-x));
