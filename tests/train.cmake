@@ -1,0 +1,34 @@
+# Tests of the trainer (tools/train): gradient check, forward against the reference and the
+# engine, convergence on a synthetic target, determinism of the threaded step, and the
+# command-line tool end to end.
+if(TARGET hiss_train)
+  set(HT_TEST_REF ${CMAKE_CURRENT_SOURCE_DIR}/ref)
+  foreach(n gradcheck forward converge determinism)
+    add_executable(test_train_${n} ${CMAKE_CURRENT_SOURCE_DIR}/test_train_${n}.c
+                   ${HT_TEST_REF}/ref_model.c ${HT_TEST_REF}/ref_signal.c)
+    target_include_directories(test_train_${n} PRIVATE ${HT_TEST_REF})
+    target_link_libraries(test_train_${n} PRIVATE hiss_train)
+    add_test(NAME test_train_${n} COMMAND test_train_${n})
+    set_tests_properties(test_train_${n} PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300)
+  endforeach()
+else()
+  add_test(NAME test_train
+           COMMAND sh -c "echo 'skipped: the trainer is built with the tools (HISS_TOOLS=ON)'; exit 77")
+  set_tests_properties(test_train PROPERTIES SKIP_RETURN_CODE 77)
+endif()
+
+if(TARGET hiss-train)
+  add_executable(test_train_cli ${CMAKE_CURRENT_SOURCE_DIR}/test_train_cli.c)
+  target_include_directories(test_train_cli PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/ref)
+  target_link_libraries(test_train_cli PRIVATE hiss_static PkgConfig::HISS_SNDFILE m)
+  target_compile_definitions(test_train_cli PRIVATE
+    HT_TRAIN_EXE="$<TARGET_FILE:hiss-train>"
+    HT_TMP_DIR="${CMAKE_CURRENT_BINARY_DIR}/train_cli_tmp")
+  add_dependencies(test_train_cli hiss-train)
+  add_test(NAME test_train_cli COMMAND test_train_cli)
+  set_tests_properties(test_train_cli PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300)
+else()
+  add_test(NAME test_train_cli
+           COMMAND sh -c "echo 'skipped: hiss-train is not built (it needs libsndfile)'; exit 77")
+  set_tests_properties(test_train_cli PROPERTIES SKIP_RETURN_CODE 77)
+endif()

@@ -1,0 +1,29 @@
+/* hiss-train's checkpoints: everything needed to resume training where it stopped (parameters,
+ * Adam's moments, the step counter and the window sampler's state, the epoch and the best
+ * validation so far). Written beside the model after every epoch, through a temporary file. */
+#ifndef HISS_TRAIN_CHECKPOINT_H
+#define HISS_TRAIN_CHECKPOINT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hiss.h"
+
+typedef struct tc_state {
+    hiss_config cfg;
+    size_t n_params;
+    long step;
+    uint64_t rng;
+    int epoch;      /* epochs completed */
+    int best_epoch; /* 0: none yet */
+    double best_val;
+    float *P, *m, *v; /* n_params each; owned by the caller */
+} tc_state;
+
+/* 0, or -1 with msg. */
+int tc_save(const char *path, const tc_state *s, char *msg, size_t n);
+/* Reads into s; P, m and v are allocated (free them). Checks the magic, the version and that
+ * the file is complete. 0, or -1 with msg. */
+int tc_load(const char *path, tc_state *s, char *msg, size_t n);
+
+#endif

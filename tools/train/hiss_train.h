@@ -1,0 +1,137 @@
+/* hiss_train: the training math of hiss-train, with no I/O. Forward over windows of audio with
+ * every activation kept, backward through time written by hand for each op, the ESR loss, AdamW
+ * and a threaded batch step.
+ *
+ * The arithmetic is written once and compiled twice: the ht_f_* functions work in float (training),
+ * the ht_d_* functions in double (the gradient check, where finite differences need the digits).
+ * Parameters and gradients are flat arrays in the layout of ht_layout, which names every tensor as
+ * in docs/model-format.md; ht_*_params_from_model / ht_*_params_to_model copy them to and from an
+ * engine model by name. */
+#ifndef HISS_TRAIN_H
+#define HISS_TRAIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hiss.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Offsets (in elements) of one layer's tensors inside the flat parameter array. */
+typedef struct ht_layer_off {
+    size_t norm_w, in_proj, conv_w, conv_b, x_proj, dt_w, dt_b, A_log, D, out_proj;
+} ht_layer_off;
+
+typedef struct ht_tensor_info {
+    char name[96];
+    int ndim;
+    int64_t shape[4];
+    size_t offset, numel;
+    int decay; /* 1: AdamW's weight decay applies (matrices only, not norms, biases, A_log, D) */
+} ht_tensor_info;
+
+typedef struct ht_layout {
+    int d_model, n_layer, d_inner, d_state, d_conv, dt_rank, n_in, skip;
+    double eps;
+    int n_tensors;
+    ht_tensor_info *t;
+    size_t n_params;
+    size_t in_w, in_b, norm_f, out_w, out_b;
+    ht_layer_off *layer;
+} ht_layout;
+
+/* From a complete configuration (as hiss_model_config returns it). 0 on success, -1 on a bad
+ * configuration or no memory. */
+int ht_layout_init(ht_layout *L, const hiss_config *cfg);
+void ht_layout_free(ht_layout *L);
+const ht_tensor_info *ht_layout_find(const ht_layout *L, const char *name);
+
+/* Reals one window of T samples needs for activations and backward scratch (see net.c for the
+ * formula); multiply by sizeof(float) or sizeof(double). */
+size_t ht_acts_reals(const ht_layout *L, int T);
+
+/* Training data: n frames of n_in inputs (the audio sample, then the conditioning values),
+ * and the n target samples. */
+typedef struct ht_data {
+    const float *in;     /* [n * n_in] */
+    const float *target; /* [n] */
+    size_t n;
+    int n_in;
+    /* Optional: the data is n_seg recordings end to end, recording i ending at seg_end[i]
+     * (increasing, the last = n); sampled windows never straddle two. n_seg 0: one recording. */
+    int n_seg;
+    const size_t *seg_end;
+} ht_data;
+
+/* Window starts a trainer can sample from d: how many (0 when no recording holds a window). */
+size_t ht_data_window_count(const ht_data *d, int window);
+/* The k-th of them, k < ht_data_window_count. */
+size_t ht_data_window_start(const ht_data *d, int window, size_t k);
+
+typedef struct ht_loss_cfg {
+    double pre_emph;  /* pre-emphasis coefficient: e[t] = y[t] - k y[t-1] (0.85) */
+    double dc_weight; /* weight of the DC term (1) */
+} ht_loss_cfg;
+
+/* Denominators of the batch loss; they depend on the targets only, so every window's share of
+ * the loss and of its gradient can be computed on its own (and on its own thread). */
+typedef struct ht_loss_norm {
+    double pe_energy; /* sum of pe(target)^2 over the loss region of every window */
+    double energy;    /* sum of target^2 over the same */
+    long n_loss;      /* loss samples per window (T - warm-up) */
+} ht_loss_norm;
+
+/* One window's share, in double whatever the real type. */
+typedef struct ht_loss_parts {
+    double esr_pe;    /* sum (pe(p) - pe(t))^2 / pe_energy */
+    double dc;        /* (sum (p - t))^2 / (n_loss * energy) */
+    double err;       /* sum (p - t)^2 (plain ESR numerator) */
+} ht_loss_parts;
+
+typedef enum ht_schedule { HT_SCHED_COSINE = 0, HT_SCHED_STEP = 1 } ht_schedule;
+
+typedef struct ht_train_opts {
+    int batch;            /* windows per step */
+    int window;           /* samples per window, warm-up included */
+    int warmup;           /* leading samples of each window left out of the loss */
+    int threads;
+    uint64_t seed;        /* window sampling */
+    double lr, lr_min;
+    long lr_warmup_steps; /* linear ramp from 0 */
+    long total_steps;     /* end of the cosine; step decay: steps between halvings */
+    ht_schedule schedule;
+    double beta1, beta2, adam_eps, weight_decay;
+    double clip;          /* global gradient norm limit, 0: none */
+    ht_loss_cfg loss;
+} ht_train_opts;
+
+ht_train_opts ht_train_opts_default(void);
+double ht_lr_at(const ht_train_opts *o, long step);
+
+typedef struct ht_step_stats {
+    double loss, esr_pe, dc, esr; /* esr: plain ESR of the batch */
+    double grad_norm, lr;
+} ht_step_stats;
+
+/* ESR of a model on data, run through the engine (CPU stream from a zero state), the first
+ * `skip` samples left out: plain and pre-emphasised. Returns HISS_OK or why not. */
+hiss_status ht_eval_engine(const hiss_model *m, const ht_data *d, size_t skip, double pre_emph,
+                           double *esr, double *esr_pe, float *pred_out, hiss_error *err);
+
+#define HT_REAL float
+#define HT_FN(n) ht_f_##n
+#include "train_generic.h"
+#undef HT_REAL
+#undef HT_FN
+#define HT_REAL double
+#define HT_FN(n) ht_d_##n
+#include "train_generic.h"
+#undef HT_REAL
+#undef HT_FN
+
+#ifdef __cplusplus
+}
+#endif
+#endif

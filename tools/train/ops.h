@@ -1,0 +1,60 @@
+/* The ops of the forward pass, each with its backward beside it. Sequences are row-major [T, C]
+ * with a leading dimension (ld) so views into wider rows (xi and z of in_proj's output, dt, B and
+ * C of x_proj's output) need no copies. Every backward ADDS into its input and parameter
+ * gradients, so the caller zeroes them once and paths that meet (residual, x) simply sum. */
+#ifndef HISS_TRAIN_OPS_H
+#define HISS_TRAIN_OPS_H
+
+#include "train_real.h"
+
+/* out[t, o] = b[o] + sum_i W[o, i] in[t, i]   (b may be NULL); wt: scratch [n_in * n_out] */
+void HT_FN(linear_forward)(real *out, int ldo, const real *in, int ldi, const real *W,
+                           const real *b, int T, int n_in, int n_out, real *wt);
+/* din (may be NULL), dW, db (may be NULL) += */
+void HT_FN(linear_backward)(real *din, int lddi, real *dW, real *db, const real *dout, int lddo,
+                            const real *in, int ldi, const real *W, int T, int n_in, int n_out);
+
+/* out = in / sqrt(mean(in^2) + eps) * w, per row; rstd[t] kept for backward. */
+void HT_FN(rmsnorm_forward)(real *out, real *rstd, const real *in, const real *w, int T, int C,
+                            real eps);
+void HT_FN(rmsnorm_backward)(real *din, real *dw, const real *dout, const real *in,
+                             const real *rstd, const real *w, int T, int C);
+
+/* Causal depthwise conv1d, zeros before t = 0:
+ * out[t, d] = b[d] + sum_k w[d, k] in[t - K + 1 + k, d] */
+void HT_FN(conv_forward)(real *out, const real *in, int ldi, const real *w, const real *b, int T,
+                         int C, int K);
+void HT_FN(conv_backward)(real *din, int lddi, real *dw, real *db, const real *dout,
+                          const real *in, int ldi, const real *w, int T, int C, int K);
+
+/* silu(v) = v sigmoid(v), over n contiguous values */
+void HT_FN(silu_forward)(real *out, const real *in, size_t n);
+void HT_FN(silu_backward)(real *din, const real *dout, const real *in, size_t n);
+
+/* softplus(v) = v if v > 20 else log1p(exp(v)) */
+void HT_FN(softplus_forward)(real *out, const real *in, size_t n);
+void HT_FN(softplus_backward)(real *din, const real *dout, const real *in, size_t n);
+
+/* A = -exp(A_log), written transposed: A_log is [C, N] (the file's layout), A is [N, C] so the
+ * scan runs along C (d_inner) without strides. */
+void HT_FN(alog_forward)(real *A, const real *A_log, int C, int N);
+void HT_FN(alog_backward)(real *dA_log, const real *dA, const real *A, int C, int N);
+
+/* The selective scan with the D skip, from s = 0:
+ *   s_t[n, d] = exp(delta_t[d] A[n, d]) s_{t-1}[n, d] + delta_t[d] B_t[n] x_t[d]
+ *   y_t[d]    = sum_n C_t[n] s_t[n, d] + D[d] x_t[d]
+ * S keeps every s_t ([T, N, C]); B and C are rows of ldbc (C_t follows B_t by N). */
+void HT_FN(scan_forward)(real *y, real *S, const real *x, const real *delta, const real *A,
+                         const real *BC, int ldbc, const real *D, int T, int C, int N);
+/* Through time, last step first; ds [N * C] and gs [C] are scratch. dA is [N, C] like A. */
+void HT_FN(scan_backward)(real *dx, real *ddelta, real *dA, real *dBC, real *dD, real *ds,
+                          real *gs, const real *dy, const real *S, const real *x,
+                          const real *delta, const real *A, const real *BC, int ldbc,
+                          const real *D, int T, int C, int N);
+
+/* y = v * silu(z), z a view of ldz */
+void HT_FN(gate_forward)(real *y, const real *v, const real *z, int ldz, int T, int C);
+void HT_FN(gate_backward)(real *dv, real *dz, int lddz, const real *dy, const real *v,
+                          const real *z, int ldz, int T, int C);
+
+#endif
