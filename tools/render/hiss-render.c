@@ -1,0 +1,679 @@
+/* hiss-render: run a hiss model over an audio file, offline.
+ *
+ *   hiss-render -m MODEL [options] IN OUT
+ *
+ * The output has IN's frame count and sample rate and is time-aligned with IN: any latency of the
+ * processing (the resampler's, or a GPU backend's) is removed by dropping that many frames at
+ * the start and feeding silence at the end. OUT is written to a temporary file beside it and
+ * renamed into place only when everything succeeded, so a failed or interrupted run leaves no
+ * partial OUT and an existing OUT untouched.
+ *
+ * Exit status: 0 done, 1 runtime error (files, model, rates, backend), 2 usage error,
+ * 128+N when stopped by signal N (SIGINT, SIGTERM). */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sndfile.h>
+
+#include "audiofile.h"
+#include "hiss.h"
+#include "opts.h"
+#include "progress.h"
+#ifdef HISS_HAVE_SOXR
+#include "resampler.h"
+#include <soxr.h>
+#endif
+
+enum { EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
+enum { MAX_CONDS = 256, MAX_BLOCK = 1 << 20 };
+
+/* The one piece of global state: a signal handler can only talk through a global, and it only
+ * records which signal arrived; the render loop polls it and cleans up. */
+static volatile sig_atomic_t g_signal;
+
+static void on_signal(int sig)
+{
+    g_signal = sig;
+}
+
+typedef struct cond_arg {
+    const char *name; /* points into argv */
+    size_t name_len;
+    double value;
+} cond_arg;
+
+typedef struct render_opts {
+    const char *model_path;
+    const char *in_path;
+    const char *out_path;
+    int mono;
+    int block;
+    int quiet;
+    double gain_in_db, gain_out_db, mix;
+    cond_arg conds[MAX_CONDS];
+    int n_conds;
+    hiss_rate_mode rate_mode;
+    int format; /* SF_FORMAT_FLOAT / _PCM_24 / _PCM_16, 0: default */
+    hiss_backend backend;
+    int vhq;
+} render_opts;
+
+static const char *prog = "hiss-render";
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "Usage: %s -m MODEL [options] IN OUT\n"
+            "Run a hiss model (.safetensors) over the audio file IN and write OUT.\n"
+            "\n"
+            "  -m, --model FILE      the model (required)\n"
+            "      --mono            mix the channels down to one (their mean) and write mono\n"
+            "      --block N         frames per process call (default 512)\n"
+            "      --gain-in DB      gain before the model (default 0)\n"
+            "      --gain-out DB     gain after the dry/wet mix (default 0)\n"
+            "      --mix X           dry/wet, 0..1: out = (1-X)*dry + X*wet (default 1)\n"
+            "      --cond NAME=VALUE set a conditioning input of the model (repeatable)\n"
+            "      --rate-mode MODE  when IN's rate differs from the model's:\n"
+            "                          strict   refuse (default)\n"
+            "                          delta    run at IN's rate, time steps scaled\n"
+            "                          resample convert to the model's rate and back (libsoxr)\n"
+            "      --quality Q       resampler quality: hq (default) or vhq\n"
+            "      --format F        output samples: float, 24 or 16 (default: IN's when it is\n"
+            "                        one of these, else float; what OUT's container can hold)\n"
+            "      --backend B       cpu, cuda or auto (default auto)\n"
+            "  -q, --quiet           no summary line\n"
+            "  -h, --help            this text\n"
+            "      --version         version numbers\n"
+            "\n"
+            "OUT's container comes from its extension (wav, flac, aiff, ogg, caf, w64, ...).\n"
+            "OUT has IN's length and rate and is time-aligned with IN. Exit status: 0 done,\n"
+            "1 runtime error, 2 usage error.\n",
+            prog);
+}
+
+static int usage_error(const char *fmt, const char *a, const char *b)
+{
+    fprintf(stderr, "%s: ", prog);
+    fprintf(stderr, fmt, a, b);
+    fprintf(stderr, "\nTry '%s --help'.\n", prog);
+    return EXIT_USAGE;
+}
+
+/* 1: argv[i] is this option (and v its value), 0: it is not, -1: it is but malformed (said so). */
+static int opt(hiss_argv *a, const char *shortname, const char *longname, const char **v)
+{
+    const char *arg = a->argv[a->i];
+    switch (hiss_opt(a, shortname, longname, v)) {
+    case HISS_OPT_YES: return 1;
+    case HISS_OPT_NO: return 0;
+    case HISS_OPT_MISSING: usage_error("option '%s' needs a value%s", arg, ""); return -1;
+    case HISS_OPT_UNEXPECTED: usage_error("option '%s' takes no value%s", arg, ""); return -1;
+    }
+    return -1;
+}
+
+static void print_version(void)
+{
+    char sfv[128] = "";
+    sf_command(NULL, SFC_GET_LIB_VERSION, sfv, sizeof sfv);
+    printf("hiss-render (hiss %s), %s", hiss_version(), sfv);
+#ifdef HISS_HAVE_SOXR
+    printf(", %s", soxr_version());
+#else
+    printf(", without libsoxr");
+#endif
+    printf(", CUDA backend %s\n",
+           hiss_backend_available(HISS_BACKEND_CUDA) ? "available" : "not available");
+}
+
+static int parse_args(int argc, char **argv, render_opts *o, int *done)
+{
+    memset(o, 0, sizeof *o);
+    o->block = 512;
+    o->mix = 1.0;
+    o->rate_mode = HISS_RATE_STRICT;
+    o->backend = HISS_BACKEND_AUTO;
+    *done = 0;
+    const char *pos[2];
+    int n_pos = 0;
+    int only_pos = 0;
+    hiss_argv a = {argc, argv, 1};
+    while (a.i < argc) {
+        const char *arg = argv[a.i];
+        if (only_pos || arg[0] != '-' || arg[1] == '\0') {
+            if (n_pos == 2)
+                return usage_error("unexpected argument '%s'%s", arg, "");
+            pos[n_pos++] = arg;
+            a.i++;
+            continue;
+        }
+        if (strcmp(arg, "--") == 0) {
+            only_pos = 1;
+            a.i++;
+            continue;
+        }
+        const char *v = NULL;
+        int m;
+        if ((m = opt(&a, "h", "help", NULL))) {
+            if (m < 0)
+                return EXIT_USAGE;
+            usage(stdout);
+            *done = 1;
+            return 0;
+        } else if ((m = opt(&a, NULL, "version", NULL))) {
+            if (m < 0)
+                return EXIT_USAGE;
+            print_version();
+            *done = 1;
+            return 0;
+        } else if ((m = opt(&a, "m", "model", &v))) {
+            if (m < 0)
+                return EXIT_USAGE;
+            o->model_path = v;
+        } else if ((m = opt(&a, NULL, "mono", NULL))) {
+            if (m < 0)
+                return EXIT_USAGE;
+            o->mono = 1;
+        } else if ((m = opt(&a, "q", "quiet", NULL))) {
+            if (m < 0)
+                return EXIT_USAGE;
+            o->quiet = 1;
+        } else if ((m = opt(&a, NULL, "block", &v))) {
+            long b;
+            if (m < 0)
+                return EXIT_USAGE;
+            if (hiss_parse_long(v, 1, MAX_BLOCK, &b) != 0)
+                return usage_error("--block '%s': expected a whole number from 1 to 1048576%s", v,
+                                   "");
+            o->block = (int)b;
+        } else if ((m = opt(&a, NULL, "gain-in", &v))) {
+            if (m < 0)
+                return EXIT_USAGE;
+            if (hiss_parse_double(v, &o->gain_in_db) != 0 || fabs(o->gain_in_db) > 200.0)
+                return usage_error("--gain-in '%s': expected a number of dB (-200..200)%s", v, "");
+        } else if ((m = opt(&a, NULL, "gain-out", &v))) {
+            if (m < 0)
+                return EXIT_USAGE;
+            if (hiss_parse_double(v, &o->gain_out_db) != 0 || fabs(o->gain_out_db) > 200.0)
+                return usage_error("--gain-out '%s': expected a number of dB (-200..200)%s", v, "");
+        } else if ((m = opt(&a, NULL, "mix", &v))) {
+            if (m < 0)
+                return EXIT_USAGE;
+            if (hiss_parse_double(v, &o->mix) != 0 || o->mix < 0.0 || o->mix > 1.0)
+                return usage_error("--mix '%s': expected a number from 0 to 1%s", v, "");
+        } else if ((m = opt(&a, NULL, "cond", &v))) {
+            if (m < 0)
+                return EXIT_USAGE;
+            const char *eq = strchr(v, '=');
+            if (!eq || eq == v)
+                return usage_error("--cond '%s': expected NAME=VALUE%s", v, "");
+            if (o->n_conds == MAX_CONDS)
+                return usage_error("too many --cond options%s%s", "", "");
+            cond_arg *c = &o->conds[o->n_conds++];
+            c->name = v;
+            c->name_len = (size_t)(eq - v);
+            if (hiss_parse_double(eq + 1, &c->value) != 0)
+                return usage_error("--cond '%s': '%s' is not a number", v, eq + 1);
+        } else if ((m = opt(&a, NULL, "rate-mode", &v))) {
+            if (m < 0)
+                return EXIT_USAGE;
+            if (strcmp(v, "strict") == 0)
+                o->rate_mode = HISS_RATE_STRICT;
+            else if (strcmp(v, "delta") == 0)
+                o->rate_mode = HISS_RATE_DELTA;
+            else if (strcmp(v, "resample") == 0)
+                o->rate_mode = HISS_RATE_RESAMPLE;
+            else
+                return usage_error("--rate-mode '%s': expected strict, delta or resample%s", v, "");
+        } else if ((m = opt(&a, NULL, "quality", &v))) {
+            if (m < 0)
+                return EXIT_USAGE;
+            if (strcmp(v, "hq") == 0)
+                o->vhq = 0;
+            else if (strcmp(v, "vhq") == 0)
+                o->vhq = 1;
+            else
+                return usage_error("--quality '%s': expected hq or vhq%s", v, "");
+        } else if ((m = opt(&a, NULL, "format", &v))) {
+            if (m < 0)
+                return EXIT_USAGE;
+            if (strcmp(v, "float") == 0)
+                o->format = SF_FORMAT_FLOAT;
+            else if (strcmp(v, "24") == 0)
+                o->format = SF_FORMAT_PCM_24;
+            else if (strcmp(v, "16") == 0)
+                o->format = SF_FORMAT_PCM_16;
+            else
+                return usage_error("--format '%s': expected float, 24 or 16%s", v, "");
+        } else if ((m = opt(&a, NULL, "backend", &v))) {
+            if (m < 0)
+                return EXIT_USAGE;
+            if (strcmp(v, "cpu") == 0)
+                o->backend = HISS_BACKEND_CPU;
+            else if (strcmp(v, "cuda") == 0)
+                o->backend = HISS_BACKEND_CUDA;
+            else if (strcmp(v, "auto") == 0)
+                o->backend = HISS_BACKEND_AUTO;
+            else
+                return usage_error("--backend '%s': expected cpu, cuda or auto%s", v, "");
+        } else {
+            return usage_error("unknown option '%s'%s", arg, "");
+        }
+    }
+    if (!o->model_path)
+        return usage_error("no model given (-m MODEL)%s%s", "", "");
+    if (n_pos < 2)
+        return usage_error("%s%s", n_pos == 0 ? "missing IN and OUT" : "missing OUT", "");
+    o->in_path = pos[0];
+    o->out_path = pos[1];
+    return 0;
+}
+
+/* Either a plain stream (strict, delta) or the resampling wrapper. */
+typedef struct processor {
+    hiss_stream *stream;
+#ifdef HISS_HAVE_SOXR
+    hiss_resampler *rs;
+#endif
+    int latency;
+} processor;
+
+static hiss_stream *proc_stream(processor *p)
+{
+#ifdef HISS_HAVE_SOXR
+    if (p->rs)
+        return hiss_resampler_stream(p->rs);
+#endif
+    return p->stream;
+}
+
+static hiss_status proc_run(processor *p, float *const *io, int n)
+{
+#ifdef HISS_HAVE_SOXR
+    if (p->rs)
+        return hiss_resampler_process(p->rs, (const float *const *)io, io, n);
+#endif
+    return hiss_stream_process(p->stream, (const float *const *)io, io, n);
+}
+
+static void proc_free(processor *p)
+{
+#ifdef HISS_HAVE_SOXR
+    hiss_resampler_free(p->rs);
+    p->rs = NULL;
+#endif
+    hiss_stream_free(p->stream);
+    p->stream = NULL;
+}
+
+/* Everything a run owns, so one cleanup path frees it whatever failed. */
+typedef struct job {
+    SNDFILE *in;
+    SF_INFO in_info;
+    hiss_model *model;
+    processor proc;
+    hiss_af_writer out;
+    int out_open;
+    float *rbuf;   /* interleaved input block */
+    float *wbuf;   /* interleaved output block */
+    float **wet;   /* [ch][block] */
+    float **dry;   /* [ch][dry_cap] delay line */
+    int ch;
+    int dry_cap;
+} job;
+
+static void job_free(job *j)
+{
+    if (j->out_open)
+        hiss_af_writer_abort(&j->out);
+    j->out_open = 0;
+    proc_free(&j->proc);
+    hiss_model_free(j->model);
+    if (j->in)
+        sf_close(j->in);
+    free(j->rbuf);
+    free(j->wbuf);
+    for (int c = 0; c < j->ch; c++) {
+        if (j->wet)
+            free(j->wet[c]);
+        if (j->dry)
+            free(j->dry[c]);
+    }
+    free(j->wet);
+    free(j->dry);
+    memset(j, 0, sizeof *j);
+}
+
+static int fail(job *j, const char *fmt, const char *a, const char *b)
+{
+    fprintf(stderr, "%s: ", prog);
+    fprintf(stderr, fmt, a, b);
+    fputc('\n', stderr);
+    job_free(j);
+    return EXIT_RUNTIME;
+}
+
+static const char *rate_mode_name(hiss_rate_mode m)
+{
+    return m == HISS_RATE_DELTA ? "delta" : m == HISS_RATE_RESAMPLE ? "resample" : "strict";
+}
+
+int main(int argc, char **argv)
+{
+    render_opts o;
+    int done = 0;
+    int rc = parse_args(argc, argv, &o, &done);
+    if (rc != 0 || done)
+        return rc;
+
+    int major = hiss_af_major_for_path(o.out_path);
+    if (!major) {
+        char exts[1024];
+        hiss_af_list_extensions(exts, sizeof exts);
+        fprintf(stderr, "%s: %s: unknown output file type (extension); known: %s\n", prog,
+                o.out_path, exts);
+        return EXIT_USAGE;
+    }
+    if (hiss_af_same_file(o.in_path, o.out_path)) {
+        fprintf(stderr, "%s: %s and %s are the same file; refusing to overwrite the input\n", prog,
+                o.in_path, o.out_path);
+        return EXIT_USAGE;
+    }
+
+    job j;
+    memset(&j, 0, sizeof j);
+    char msg[1024];
+    char num[64], num2[64];
+
+    j.in = sf_open(o.in_path, SFM_READ, &j.in_info);
+    if (!j.in)
+        return fail(&j, "%s: cannot read: %s", o.in_path, sf_strerror(NULL));
+    if (j.in_info.channels < 1 || j.in_info.samplerate < 1)
+        return fail(&j, "%s: %s", o.in_path, "no channels or no sample rate");
+
+    hiss_error err = {0};
+    if (hiss_model_load(o.model_path, &j.model, &err) != HISS_OK)
+        return fail(&j, "%s%s", err.msg, "");
+    const hiss_config *cfg = hiss_model_config(j.model);
+    if (cfg->io != HISS_IO_FX)
+        return fail(&j, "%s: %s", o.model_path,
+                    "not an effect model (hiss.io is not \"fx\"); hiss-render runs fx models");
+
+    /* Conditioning names must be the model's; checked before any work. */
+    int cond_idx[MAX_CONDS];
+    for (int k = 0; k < o.n_conds; k++) {
+        cond_idx[k] = -1;
+        for (int i = 0; i < cfg->n_cond; i++) {
+            const char *nm = hiss_model_cond_name(j.model, i);
+            if (nm && strlen(nm) == o.conds[k].name_len &&
+                strncmp(nm, o.conds[k].name, o.conds[k].name_len) == 0)
+                cond_idx[k] = i;
+        }
+        if (cond_idx[k] < 0) {
+            char names[900] = "";
+            size_t used = 0;
+            for (int i = 0; i < cfg->n_cond && used < sizeof names - 1; i++) {
+                int w = snprintf(names + used, sizeof names - used, "%s%s", i ? ", " : "",
+                                 hiss_model_cond_name(j.model, i));
+                if (w < 0)
+                    break;
+                used += (size_t)w;
+            }
+            fprintf(stderr, "%s: --cond %.*s: %s has no conditioning input of that name; %s%s\n",
+                    prog, (int)o.conds[k].name_len, o.conds[k].name, o.model_path,
+                    cfg->n_cond ? "valid names: " : "it has no conditioning inputs", names);
+            job_free(&j);
+            return EXIT_USAGE;
+        }
+    }
+
+    const int in_ch = j.in_info.channels;
+    const int ch = o.mono ? 1 : in_ch;
+    const double host_rate = (double)j.in_info.samplerate;
+    const double model_rate = cfg->sample_rate;
+
+    int out_format = 0;
+    if (hiss_af_pick_format(major, o.format, j.in_info.format, ch, j.in_info.samplerate,
+                            &out_format, msg, sizeof msg) != 0) {
+        fprintf(stderr, "%s: %s: %s\n", prog, o.out_path, msg);
+        job_free(&j);
+        return o.format ? EXIT_USAGE : EXIT_RUNTIME;
+    }
+
+    if (o.backend == HISS_BACKEND_CUDA && !hiss_backend_available(HISS_BACKEND_CUDA))
+        return fail(&j, "--backend cuda: %s%s",
+                    "the CUDA backend is not available (hiss was built without CUDA, or no GPU "
+                    "was found); use --backend cpu or auto",
+                    "");
+
+    if (host_rate != model_rate && o.rate_mode == HISS_RATE_STRICT) {
+        snprintf(num, sizeof num, "%g", host_rate);
+        snprintf(num2, sizeof num2, "%g", model_rate);
+        fprintf(stderr,
+                "%s: %s is at %s Hz but the model %s runs at %s Hz; use --rate-mode delta (run at "
+                "%s Hz, time steps scaled) or --rate-mode resample (convert to %s Hz and back)\n",
+                prog, o.in_path, num, o.model_path, num2, num, num2);
+        job_free(&j);
+        return EXIT_RUNTIME;
+    }
+
+    if (o.rate_mode == HISS_RATE_RESAMPLE) {
+#ifdef HISS_HAVE_SOXR
+        hiss_resampler_opts ro = hiss_resampler_opts_default();
+        ro.quality = o.vhq ? HISS_RESAMPLE_VHQ : HISS_RESAMPLE_HQ;
+        ro.backend = o.backend;
+        if (hiss_resampler_create(j.model, host_rate, ch, o.block, &ro, &j.proc.rs, &err) !=
+            HISS_OK)
+            return fail(&j, "%s: %s", o.model_path, err.msg);
+        j.proc.latency = hiss_resampler_latency_frames(j.proc.rs);
+#else
+        return fail(&j, "--rate-mode resample: %s%s",
+                    "this hiss-render was built without libsoxr; use --rate-mode delta", "");
+#endif
+    } else {
+        hiss_stream_opts so = hiss_stream_opts_default();
+        so.n_streams = ch;
+        so.max_block = o.block;
+        so.host_rate = host_rate;
+        so.rate_mode = o.rate_mode;
+        so.backend = o.backend;
+        if (hiss_stream_create(j.model, &so, &j.proc.stream, &err) != HISS_OK)
+            return fail(&j, "%s: %s", o.model_path, err.msg);
+        j.proc.latency = hiss_stream_latency(j.proc.stream);
+    }
+    for (int k = 0; k < o.n_conds; k++)
+        hiss_stream_set_cond(proc_stream(&j.proc), -1, cond_idx[k], (float)o.conds[k].value);
+
+    /* Buffers. The dry path is delayed by the latency so that it meets its own wet result. */
+    const int block = o.block;
+    const int lat = j.proc.latency;
+    j.ch = ch;
+    j.dry_cap = lat + block;
+    j.rbuf = malloc((size_t)block * (size_t)in_ch * sizeof(float));
+    j.wbuf = malloc((size_t)block * (size_t)ch * sizeof(float));
+    j.wet = calloc((size_t)ch, sizeof *j.wet);
+    j.dry = calloc((size_t)ch, sizeof *j.dry);
+    if (!j.rbuf || !j.wbuf || !j.wet || !j.dry)
+        return fail(&j, "%s%s", "out of memory", "");
+    for (int c = 0; c < ch; c++) {
+        j.wet[c] = calloc((size_t)block, sizeof(float));
+        j.dry[c] = calloc((size_t)j.dry_cap, sizeof(float));
+        if (!j.wet[c] || !j.dry[c])
+            return fail(&j, "%s%s", "out of memory", "");
+    }
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    SF_INFO out_info = {0};
+    out_info.samplerate = j.in_info.samplerate;
+    out_info.channels = ch;
+    out_info.format = out_format;
+    if (hiss_af_writer_open(&j.out, o.out_path, &out_info, msg, sizeof msg) != 0)
+        return fail(&j, "%s%s", msg, "");
+    j.out_open = 1;
+    int sub = out_format & SF_FORMAT_SUBMASK;
+    if (sub != SF_FORMAT_FLOAT && sub != SF_FORMAT_DOUBLE)
+        sf_command(j.out.sf, SFC_SET_CLIPPING, NULL, SF_TRUE);
+
+    const float g_in = (float)pow(10.0, o.gain_in_db / 20.0);
+    const float g_out = (float)pow(10.0, o.gain_out_db / 20.0);
+    const float mix = (float)o.mix;
+    const float w_dry = g_out * (1.0f - mix), w_wet = g_out * mix;
+
+    hiss_progress prog_bar;
+    int64_t total = j.in_info.seekable ? (int64_t)j.in_info.frames : -1;
+    hiss_progress_start(&prog_bar, total, host_rate, isatty(STDERR_FILENO) && !o.quiet);
+
+    uint64_t fed = 0;       /* frames given to the model (input, then silence) */
+    uint64_t in_frames = 0; /* frames read from IN */
+    uint64_t written = 0;
+    uint64_t nonfinite = 0;
+    int eof = 0;
+    hiss_fpguard fpg = hiss_fp_enter();
+    while (!g_signal) {
+        int n;
+        if (!eof) {
+            sf_count_t got = sf_readf_float(j.in, j.rbuf, block);
+            if (got < 0 || sf_error(j.in) != SF_ERR_NO_ERROR) {
+                hiss_fp_leave(fpg);
+                hiss_progress_end(&prog_bar);
+                return fail(&j, "%s: read error: %s", o.in_path, sf_strerror(j.in));
+            }
+            n = (int)got;
+            if (n == 0)
+                eof = 1;
+            in_frames += (uint64_t)n;
+        }
+        if (eof) {
+            /* flush: silence until every input frame has come out */
+            if (written >= in_frames)
+                break;
+            uint64_t left = in_frames + (uint64_t)lat - fed;
+            n = left < (uint64_t)block ? (int)left : block;
+            memset(j.rbuf, 0, (size_t)n * (size_t)in_ch * sizeof(float));
+        }
+        /* De-interleave (mixing down for --mono); non-finite samples become 0 (and are
+         * counted) so that the dry path cannot carry them either. */
+        for (int i = 0; i < n; i++) {
+            const float *fr = j.rbuf + (size_t)i * (size_t)in_ch;
+            size_t dpos = (size_t)((fed + (uint64_t)i) % (uint64_t)j.dry_cap);
+            if (o.mono) {
+                float s = 0.0f;
+                for (int c = 0; c < in_ch; c++) {
+                    float v = fr[c];
+                    if (!isfinite(v)) {
+                        v = 0.0f;
+                        nonfinite++;
+                    }
+                    s += v;
+                }
+                s /= (float)in_ch;
+                j.dry[0][dpos] = s;
+                j.wet[0][i] = s * g_in;
+            } else {
+                for (int c = 0; c < ch; c++) {
+                    float v = fr[c];
+                    if (!isfinite(v)) {
+                        v = 0.0f;
+                        nonfinite++;
+                    }
+                    j.dry[c][dpos] = v;
+                    j.wet[c][i] = v * g_in;
+                }
+            }
+        }
+        hiss_status st = proc_run(&j.proc, j.wet, n);
+        if (st != HISS_OK) {
+            hiss_fp_leave(fpg);
+            hiss_progress_end(&prog_bar);
+            return fail(&j, "processing failed: %s%s", hiss_status_name(st), "");
+        }
+        /* Output frame g of the processor is input frame g - lat. */
+        int k = 0;
+        for (int i = 0; i < n; i++) {
+            uint64_t g = fed + (uint64_t)i;
+            if (g < (uint64_t)lat)
+                continue;
+            uint64_t src = g - (uint64_t)lat;
+            if (eof && src >= in_frames)
+                break;
+            size_t dpos = (size_t)(src % (uint64_t)j.dry_cap);
+            float *w = j.wbuf + (size_t)k * (size_t)ch;
+            for (int c = 0; c < ch; c++)
+                w[c] = w_dry * j.dry[c][dpos] + w_wet * j.wet[c][i];
+            k++;
+        }
+        fed += (uint64_t)n;
+        if (k > 0) {
+            sf_count_t put = sf_writef_float(j.out.sf, j.wbuf, k);
+            if (put != k) {
+                hiss_fp_leave(fpg);
+                hiss_progress_end(&prog_bar);
+                return fail(&j, "%s: write error: %s", o.out_path, sf_strerror(j.out.sf));
+            }
+            written += (uint64_t)k;
+        }
+        hiss_progress_update(&prog_bar, (int64_t)in_frames);
+    }
+    hiss_fp_leave(fpg);
+    hiss_progress_end(&prog_bar);
+    if (g_signal) {
+        int sig = g_signal;
+        fprintf(stderr, "%s: interrupted by signal %d; %s not written\n", prog, sig, o.out_path);
+        job_free(&j);
+        return 128 + sig;
+    }
+    if (hiss_af_writer_commit(&j.out, msg, sizeof msg) != 0) {
+        j.out_open = 0;
+        return fail(&j, "%s%s", msg, "");
+    }
+    j.out_open = 0;
+    double elapsed = hiss_now() - prog_bar.t0;
+
+    if (!o.quiet) {
+        hiss_counters sum = {0};
+        hiss_stream *s = proc_stream(&j.proc);
+        for (int c = 0; c < hiss_stream_count(s); c++) {
+            hiss_counters cc = hiss_stream_counters(s, c);
+            sum.state_resets += cc.state_resets;
+            sum.clamped_inputs += cc.clamped_inputs;
+        }
+        double secs = (double)in_frames / host_rate;
+        char extra[256] = "";
+        size_t used = 0;
+        if (nonfinite)
+            used += (size_t)snprintf(extra + used, sizeof extra - used,
+                                     ", %llu non-finite input samples set to 0",
+                                     (unsigned long long)nonfinite);
+        if (sum.clamped_inputs && used < sizeof extra)
+            used += (size_t)snprintf(extra + used, sizeof extra - used,
+                                     ", %llu input samples clamped to +-%g",
+                                     (unsigned long long)sum.clamped_inputs, HISS_INPUT_LIMIT);
+        if (sum.state_resets && used < sizeof extra)
+            used += (size_t)snprintf(extra + used, sizeof extra - used,
+                                     ", %llu state resets (non-finite state)",
+                                     (unsigned long long)sum.state_resets);
+        char latency[64] = "";
+        if (lat > 0)
+            snprintf(latency, sizeof latency, ", latency %d frames removed", lat);
+        fprintf(stderr,
+                "%s: %s -> %s: %llu frames (%.3f s) x %d ch in %.3f s, RTF %.4f, rate mode %s "
+                "(file %g Hz, model %g Hz%s), %s backend%s\n",
+                prog, o.in_path, o.out_path, (unsigned long long)in_frames, secs, ch, elapsed,
+                secs > 0 ? elapsed / secs : 0.0, rate_mode_name(o.rate_mode), host_rate,
+                model_rate, latency, hiss_backend_name(hiss_stream_backend(s)), extra);
+    }
+    job_free(&j);
+    return 0;
+}
