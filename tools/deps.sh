@@ -1,7 +1,7 @@
 # Sourced by tools/demo.sh and tools/test.sh: the Debian 12 packages hiss needs, and one place
 # that installs them (as root) or prints the exact command (otherwise).
 HISS_PKGS_BUILD="build-essential cmake pkg-config"
-HISS_PKGS_RUN="libsndfile1-dev libsoxr-dev lv2-dev"
+HISS_PKGS_RUN="libsndfile1-dev libsoxr-dev libcairo2-dev lv2-dev"
 HISS_PKGS_TEST="sox liblilv-dev lilv-utils"
 
 hiss_missing_packages() {

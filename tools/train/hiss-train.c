@@ -26,7 +26,9 @@
 #include "hiss.h"
 #include "hiss_train.h"
 #include "opts.h"
+#ifdef HISS_HAVE_CAIRO
 #include "plot.h"
+#endif
 #include "progress.h"
 
 enum { EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
@@ -781,8 +783,10 @@ int main(int argc, char **argv)
         fflush(csv);
         hist_train[epoch] = loss;
         hist_val[epoch] = vr.esr;
+#ifdef HISS_HAVE_CAIRO
         if (!tp->no_plot && plot_loss_png(png_path, hist_train, hist_val, epoch + 1))
             fprintf(stderr, "%s: warning: %s: could not write the plot\n", prog, png_path);
+#endif
         tc_state out = {cfg, L.n_params, 0, 0, epoch + 1, best_epoch, best, P,
                         ht_f_trainer_moment(tr, 0), ht_f_trainer_moment(tr, 1)};
         ht_f_trainer_get_counters(tr, &out.step, &out.rng);
