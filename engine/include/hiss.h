@@ -172,7 +172,8 @@ int hiss_stream_latency(const hiss_stream *s);
 hiss_status hiss_stream_process(hiss_stream *s, const float *const *in, float *const *out,
                                 int n_frames);
 
-/* Set conditioning input idx of stream k (k = -1: all streams); takes effect at the next sample. */
+/* Set conditioning input idx of stream k (k = -1: all streams); takes effect at the next sample.
+ * Every conditioning value starts at 0; a non-finite value is stored as 0. */
 void hiss_stream_set_cond(hiss_stream *s, int k, int idx, float value);
 float hiss_stream_get_cond(const hiss_stream *s, int k, int idx);
 
