@@ -8,7 +8,13 @@
  *   A_log[d, n]      log(n + 1)                             (S4D-real)
  *   D                1
  *   out_proj         U(+-1/sqrt(d_inner)) / sqrt(n_layer)   (GPT-2 style prenorm residual rescale)
- *   norms            1 */
+ *   norms            1
+ * and for hiss's own head:
+ *   input_proj.bias  U(-1, 1): the first RMSNorm divides by the residual's own level, so with a
+ *                    zero bias it would see W x / |W x|, the sign of the sample and not its
+ *                    amplitude; a fixed offset of order 1 makes the normalised input linear in
+ *                    small x, and level-dependent effects (drive, compression) learnable.
+ *   output_proj.bias 0 */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -92,8 +98,10 @@ hiss_status hiss_model_init(const hiss_config *cfg_in, uint64_t seed, hiss_model
             fill_uniform(&r, w, t->numel, 1.0 / sqrt((double)c.d_conv));
         } else if (ends_with(n, "out_proj.weight")) {
             fill_uniform(&r, w, t->numel, 1.0 / sqrt((double)c.d_inner) / sqrt((double)c.n_layer));
+        } else if (!strcmp(n, "input_proj.bias")) {
+            fill_uniform(&r, w, t->numel, 1.0);
         } else if (ends_with(n, ".bias")) {
-            fill_const(w, t->numel, 0.0f); /* input_proj, output_proj */
+            fill_const(w, t->numel, 0.0f); /* output_proj */
         } else {
             /* A plain linear weight [out, in]: fan_in is the last dimension. */
             fill_uniform(&r, w, t->numel, 1.0 / sqrt((double)t->shape[t->ndim - 1]));
