@@ -1,0 +1,15 @@
+/* The bundle's one exported symbol: every hiss plugin in hiss.so. */
+#include <stddef.h>
+
+#include <lv2/core/lv2.h>
+
+#include "fx.h"
+
+LV2_SYMBOL_EXPORT const LV2_Descriptor *lv2_descriptor(uint32_t index)
+{
+    switch (index) {
+    case 0: return hp_fx_descriptor(0);
+    case 1: return hp_fx_descriptor(1);
+    default: return NULL;
+    }
+}

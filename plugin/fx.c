@@ -1,0 +1,341 @@
+/* The FX plugin's DSP: gains, dry/wet, bypass, knobs, and the crossfade between two models.
+ * Model loading, state and the notify port are the slot's (shared with every hiss plugin). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lv2/atom/forge.h>
+#include <lv2/core/lv2.h>
+#include <lv2/state/state.h>
+#include <lv2/worker/worker.h>
+
+#include "fx.h"
+#include "hiss.h"
+#include "host.h"
+#include "patch.h"
+#include "slot.h"
+#include "smooth.h"
+#include "state.h"
+
+/* Port indices, the same in hiss.ttl; the audio ports come last so mono and stereo share the
+ * rest: inputs P_AUDIO .. P_AUDIO+nch-1, outputs P_AUDIO+nch .. P_AUDIO+2*nch-1. */
+enum {
+    P_CONTROL = 0,
+    P_NOTIFY,
+    P_IN_GAIN,
+    P_OUT_GAIN,
+    P_MIX,
+    P_ENABLED,
+    P_KNOB1,
+    P_LATENCY = P_KNOB1 + HP_MAX_KNOBS,
+    P_AUDIO
+};
+
+#define HP_GAIN_DB_MIN (-24.0f)
+#define HP_GAIN_DB_MAX 24.0f
+#define HP_SMOOTH_SECONDS 0.010
+#define HP_BYPASS_SECONDS 0.020
+#define HP_KNOB_CHUNK 32     /* frames per set_cond while a knob glides */
+#define HP_MAX_CHUNK 4096    /* frames per hiss_stream_process call */
+#define HP_PREWARM_FRAMES 512
+
+typedef struct hp_fx {
+    hp_host host;
+    hp_slot slot;
+    LV2_Atom_Forge forge;
+    int nch;
+    int chunk;
+
+    const LV2_Atom_Sequence *control;
+    LV2_Atom_Sequence *notify;
+    const float *p_in_gain, *p_out_gain, *p_mix, *p_enabled, *p_knob[HP_MAX_KNOBS];
+    float *p_latency;
+    const float *in[2];
+    float *out[2];
+
+    int first_run;
+    hp_smooth g_in, g_out, mix, knob[HP_MAX_KNOBS];
+    hp_ramp bypass;
+
+    /* [chunk] each, allocated at instantiation */
+    float *clean[2], *xin[2], *wa[2], *wb[2];
+    float *gi, *go, *mx, *by;
+    float *mem;
+} hp_fx;
+
+static float clampf(float v, float lo, float hi, float dflt)
+{
+    if (!isfinite(v))
+        return dflt;
+    return v < lo ? lo : v > hi ? hi : v;
+}
+
+static double db_to_gain(const float *port)
+{
+    float db = port ? clampf(*port, HP_GAIN_DB_MIN, HP_GAIN_DB_MAX, 0.0f) : 0.0f;
+    return db == 0.0f ? 1.0 : pow(10.0, (double)db / 20.0);
+}
+
+static LV2_Handle instantiate(const LV2_Descriptor *d, double rate, const char *bundle,
+                              const LV2_Feature *const *features)
+{
+    (void)bundle;
+    hp_fx *fx = calloc(1, sizeof *fx);
+    if (!fx)
+        return NULL;
+    fx->nch = strcmp(d->URI, HP_URI_FX_STEREO) == 0 ? 2 : 1;
+    const char *missing = hp_host_init(&fx->host, rate, features);
+    if (missing) {
+        lv2_log_error(&fx->host.logger, "hiss: the host does not provide %s\n", missing);
+        free(fx);
+        return NULL;
+    }
+    if (!(rate >= 1000.0 && rate <= 1536000.0)) {
+        lv2_log_error(&fx->host.logger, "hiss: sample rate %g Hz out of range (1000 to 1536000)\n", rate);
+        free(fx);
+        return NULL;
+    }
+    int mb = fx->host.max_block > 0 ? fx->host.max_block : HP_MAX_CHUNK;
+    fx->chunk = mb < HP_MAX_CHUNK ? mb : HP_MAX_CHUNK;
+    hp_inst_config cfg = {HISS_IO_FX, fx->nch, fx->chunk, rate, HP_PREWARM_FRAMES};
+    if (hp_slot_init(&fx->slot, &fx->host, &cfg) != 0) {
+        free(fx);
+        return NULL;
+    }
+    size_t c = (size_t)fx->chunk;
+    fx->mem = calloc((size_t)(4 * fx->nch + 4) * c, sizeof(float));
+    if (!fx->mem) {
+        hp_slot_destroy(&fx->slot);
+        free(fx);
+        return NULL;
+    }
+    float *p = fx->mem;
+    for (int k = 0; k < fx->nch; k++) {
+        fx->clean[k] = p, p += c;
+        fx->xin[k] = p, p += c;
+        fx->wa[k] = p, p += c;
+        fx->wb[k] = p, p += c;
+    }
+    fx->gi = p, p += c;
+    fx->go = p, p += c;
+    fx->mx = p, p += c;
+    fx->by = p;
+    hp_smooth_init(&fx->g_in, rate, HP_SMOOTH_SECONDS);
+    hp_smooth_init(&fx->g_out, rate, HP_SMOOTH_SECONDS);
+    hp_smooth_init(&fx->mix, rate, HP_SMOOTH_SECONDS);
+    for (int i = 0; i < HP_MAX_KNOBS; i++)
+        hp_smooth_init(&fx->knob[i], rate, HP_SMOOTH_SECONDS);
+    hp_ramp_init(&fx->bypass, rate, HP_BYPASS_SECONDS);
+    lv2_atom_forge_init(&fx->forge, fx->host.map);
+    fx->first_run = 1;
+    lv2_log_note(&fx->host.logger, "hiss: %s\n", fx->slot.cur->status);
+    return fx;
+}
+
+static void connect_port(LV2_Handle h, uint32_t port, void *data)
+{
+    hp_fx *fx = h;
+    switch (port) {
+    case P_CONTROL: fx->control = data; return;
+    case P_NOTIFY: fx->notify = data; return;
+    case P_IN_GAIN: fx->p_in_gain = data; return;
+    case P_OUT_GAIN: fx->p_out_gain = data; return;
+    case P_MIX: fx->p_mix = data; return;
+    case P_ENABLED: fx->p_enabled = data; return;
+    case P_LATENCY: fx->p_latency = data; return;
+    default: break;
+    }
+    if (port >= P_KNOB1 && port < P_KNOB1 + HP_MAX_KNOBS)
+        fx->p_knob[port - P_KNOB1] = data;
+    else if (port >= P_AUDIO && port < (uint32_t)(P_AUDIO + fx->nch))
+        fx->in[port - P_AUDIO] = data;
+    else if (port >= (uint32_t)(P_AUDIO + fx->nch) && port < (uint32_t)(P_AUDIO + 2 * fx->nch))
+        fx->out[port - P_AUDIO - fx->nch] = data;
+}
+
+static void activate(LV2_Handle h)
+{
+    hp_fx *fx = h;
+    fx->slot.active = 1;
+    fx->slot.publish = HP_PUB_ALL; /* tell the host again what runs */
+    fx->first_run = 1;
+    /* activate() resets the plugin: every stream starts again from the zero state. */
+    hp_slot *s = &fx->slot;
+    if (s->cur->stream)
+        hiss_stream_reset(s->cur->stream, -1);
+    if (s->next && s->next->stream)
+        hiss_stream_reset(s->next->stream, -1);
+}
+
+static void deactivate(LV2_Handle h)
+{
+    ((hp_fx *)h)->slot.active = 0;
+}
+
+static void set_targets(hp_fx *fx)
+{
+    fx->g_in.target = db_to_gain(fx->p_in_gain);
+    fx->g_out.target = db_to_gain(fx->p_out_gain);
+    fx->mix.target = fx->p_mix ? clampf(*fx->p_mix, 0.0f, 1.0f, 1.0f) : 1.0f;
+    for (int i = 0; i < HP_MAX_KNOBS; i++)
+        fx->knob[i].target = fx->p_knob[i] ? clampf(*fx->p_knob[i], 0.0f, 1.0f, 0.5f) : 0.5f;
+    int enabled = fx->p_enabled ? !(*fx->p_enabled < 0.5f) : 1; /* NaN counts as enabled */
+    fx->bypass.target = enabled ? 0.0f : 1.0f;
+    if (fx->first_run) {
+        hp_smooth_jump(&fx->g_in, fx->g_in.target);
+        hp_smooth_jump(&fx->g_out, fx->g_out.target);
+        hp_smooth_jump(&fx->mix, fx->mix.target);
+        for (int i = 0; i < HP_MAX_KNOBS; i++)
+            hp_smooth_jump(&fx->knob[i], fx->knob[i].target);
+        fx->bypass.value = fx->bypass.target;
+        fx->first_run = 0;
+    }
+}
+
+static int knobs_settled(const hp_fx *fx)
+{
+    for (int i = 0; i < HP_MAX_KNOBS; i++)
+        if (!hp_smooth_settled(&fx->knob[i]))
+            return 0;
+    return 1;
+}
+
+/* Knob positions as they stand at the start of this chunk, then glide them by n frames. */
+static void apply_knobs(hp_fx *fx, int n)
+{
+    const hp_inst *live[2] = {fx->slot.cur, fx->slot.next};
+    for (int i = 0; i < HP_MAX_KNOBS; i++) {
+        float v = (float)fx->knob[i].value;
+        for (int j = 0; j < 2; j++)
+            if (live[j] && live[j]->stream && i < live[j]->n_knobs)
+                hiss_stream_set_cond(live[j]->stream, -1, i, hp_inst_knob_value(live[j], i, v));
+        for (int t = 0; t < n; t++)
+            hp_smooth_next(&fx->knob[i]);
+    }
+}
+
+/* What one instance contributes at a frame: the model's output with gain and dry/wet, or the
+ * clean input untouched when the instance has no model. */
+static inline float wet(const hp_inst *in, float model_out, float x, float go, float mx)
+{
+    return in->stream ? go * ((1.0f - mx) * x + mx * model_out) : x;
+}
+
+static void run_chunk(hp_fx *fx, uint32_t off, int n)
+{
+    hp_slot *s = &fx->slot;
+    const int nch = fx->nch;
+    for (int k = 0; k < nch; k++) {
+        const float *x = fx->in[k] + off;
+        float *c = fx->clean[k];
+        for (int t = 0; t < n; t++)
+            c[t] = isfinite(x[t]) ? x[t] : 0.0f; /* as the engine does for its own input */
+    }
+    for (int t = 0; t < n; t++) {
+        fx->gi[t] = hp_smooth_next(&fx->g_in);
+        fx->go[t] = hp_smooth_next(&fx->g_out);
+        fx->mx[t] = hp_smooth_next(&fx->mix);
+        fx->by[t] = hp_ramp_next(&fx->bypass);
+    }
+    apply_knobs(fx, n);
+    for (int k = 0; k < nch; k++)
+        for (int t = 0; t < n; t++)
+            fx->xin[k][t] = fx->clean[k][t] * fx->gi[t];
+    const hp_inst *a = s->cur, *b = s->next;
+    if (a->stream)
+        hiss_stream_process(a->stream, (const float *const *)fx->xin, (float *const *)fx->wa, n);
+    if (b && b->stream)
+        hiss_stream_process(b->stream, (const float *const *)fx->xin, (float *const *)fx->wb, n);
+    for (int k = 0; k < nch; k++) {
+        const float *c = fx->clean[k], *ya = fx->wa[k], *yb = fx->wb[k];
+        float *y = fx->out[k] + off;
+        for (int t = 0; t < n; t++) {
+            float v = wet(a, ya[t], c[t], fx->go[t], fx->mx[t]);
+            if (b) {
+                float f = hp_slot_fade_gain(s, t);
+                v = (1.0f - f) * v + f * wet(b, yb[t], c[t], fx->go[t], fx->mx[t]);
+            }
+            float byp = fx->by[t];
+            y[t] = byp == 0.0f ? v : byp == 1.0f ? c[t] : (1.0f - byp) * v + byp * c[t];
+        }
+    }
+}
+
+static void run(LV2_Handle h, uint32_t n_samples)
+{
+    hp_fx *fx = h;
+    hp_slot *s = &fx->slot;
+    hiss_fpguard fp = hiss_fp_enter();
+    hp_patch_read(s, &fx->host.uris, fx->control);
+    hp_slot_begin(s);
+    set_targets(fx);
+    for (uint32_t done = 0; done < n_samples;) {
+        int n = n_samples - done < (uint32_t)fx->chunk ? (int)(n_samples - done) : fx->chunk;
+        if (!knobs_settled(fx) && n > HP_KNOB_CHUNK)
+            n = HP_KNOB_CHUNK;
+        int fl = hp_slot_fade_left(s);
+        if (fl > 0 && n > fl)
+            n = fl; /* a fade ends on a chunk boundary, where the next may start */
+        run_chunk(fx, done, n);
+        hp_slot_advance(s, n);
+        done += (uint32_t)n;
+    }
+    if (fx->p_latency)
+        *fx->p_latency = (float)hp_slot_newest(s)->latency;
+    if (fx->notify)
+        hp_patch_write(s, &fx->host.uris, &fx->forge, fx->notify);
+    hiss_fp_leave(fp);
+}
+
+static void cleanup(LV2_Handle h)
+{
+    hp_fx *fx = h;
+    hp_slot_destroy(&fx->slot);
+    free(fx->mem);
+    free(fx);
+}
+
+static LV2_Worker_Status work(LV2_Handle h, LV2_Worker_Respond_Function respond,
+                              LV2_Worker_Respond_Handle handle, uint32_t size, const void *data)
+{
+    return hp_slot_work(&((hp_fx *)h)->slot, respond, handle, size, data);
+}
+
+static LV2_Worker_Status work_response(LV2_Handle h, uint32_t size, const void *data)
+{
+    return hp_slot_work_response(&((hp_fx *)h)->slot, size, data);
+}
+
+static LV2_State_Status save(LV2_Handle h, LV2_State_Store_Function store, LV2_State_Handle handle,
+                             uint32_t flags, const LV2_Feature *const *features)
+{
+    return hp_state_save(&((hp_fx *)h)->slot, store, handle, flags, features);
+}
+
+static LV2_State_Status restore(LV2_Handle h, LV2_State_Retrieve_Function retrieve,
+                                LV2_State_Handle handle, uint32_t flags,
+                                const LV2_Feature *const *features)
+{
+    return hp_state_restore(&((hp_fx *)h)->slot, retrieve, handle, flags, features);
+}
+
+static const void *extension_data(const char *uri)
+{
+    static const LV2_Worker_Interface worker = {work, work_response, NULL};
+    static const LV2_State_Interface state = {save, restore};
+    if (strcmp(uri, LV2_WORKER__interface) == 0)
+        return &worker;
+    if (strcmp(uri, LV2_STATE__interface) == 0)
+        return &state;
+    return NULL;
+}
+
+static const LV2_Descriptor fx_mono = {HP_URI_FX, instantiate, connect_port, activate, run,
+                                       deactivate, cleanup, extension_data};
+static const LV2_Descriptor fx_stereo = {HP_URI_FX_STEREO, instantiate, connect_port, activate, run,
+                                         deactivate, cleanup, extension_data};
+
+const LV2_Descriptor *hp_fx_descriptor(int stereo)
+{
+    return stereo ? &fx_stereo : &fx_mono;
+}

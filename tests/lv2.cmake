@@ -1,0 +1,75 @@
+# The LV2 plugin's tests (tests/lv2/): lv2_validate on the bundle; a lilv test host that checks
+# the plugin against the engine run directly; a preloaded checker that counts allocation, locks
+# and I/O during run(); a stress test of model swaps (run under ASan by tools/test.sh); and the
+# real hosts jalv (jackd, dummy driver) and Ardour 7 (headless, dummy backend).
+if(NOT TARGET hiss_lv2)
+  message(STATUS "hiss: LV2 plugin not built: its tests are not either")
+  return()
+endif()
+pkg_check_modules(LILV QUIET IMPORTED_TARGET lilv-0)
+if(NOT LILV_FOUND)
+  message(STATUS "hiss: lilv not found (Debian: apt-get install liblilv-dev): LV2 host tests not built")
+  return()
+endif()
+find_package(Threads REQUIRED)
+
+set(HISS_LV2_TEST_DIR ${CMAKE_CURRENT_SOURCE_DIR}/lv2)
+set(HISS_LV2_TMP ${CMAKE_CURRENT_BINARY_DIR}/lv2-tmp)
+set(HISS_LV2_BUNDLE_DIR ${HISS_LV2_DIR}/hiss.lv2)
+
+add_executable(hiss-lv2-test ${HISS_LV2_TEST_DIR}/test_plugin.c ${HISS_LV2_TEST_DIR}/host.c
+                             ${HISS_LV2_TEST_DIR}/models.c ${HISS_LV2_TEST_DIR}/wav.c)
+target_link_libraries(hiss-lv2-test PRIVATE hiss_static PkgConfig::LILV Threads::Threads m ${CMAKE_DL_LIBS})
+add_dependencies(hiss-lv2-test hiss_lv2)
+
+# The checker is preloaded into the test host; it must not carry sanitizer runtimes itself.
+add_library(hiss_rtcheck SHARED ${HISS_LV2_TEST_DIR}/rtcheck.c)
+target_link_libraries(hiss_rtcheck PRIVATE ${CMAKE_DL_LIBS})
+set_target_properties(hiss_rtcheck PROPERTIES C_VISIBILITY_PRESET hidden)
+
+add_test(NAME lv2_validate COMMAND sh ${HISS_LV2_TEST_DIR}/validate.sh ${HISS_LV2_BUNDLE_DIR})
+
+foreach(mode deferred immediate threaded)
+  add_test(NAME lv2_basic_${mode}
+           COMMAND hiss-lv2-test basic ${HISS_LV2_DIR} ${HISS_LV2_TMP}/basic_${mode} ${mode})
+endforeach()
+foreach(c params stereo rate presets stress)
+  add_test(NAME lv2_${c} COMMAND hiss-lv2-test ${c} ${HISS_LV2_DIR} ${HISS_LV2_TMP}/${c})
+endforeach()
+if(TARGET hiss-render)
+  add_test(NAME lv2_vs_render
+           COMMAND hiss-lv2-test render ${HISS_LV2_DIR} ${HISS_LV2_TMP}/render $<TARGET_FILE:hiss-render>)
+else()
+  message(STATUS "hiss: hiss-render not built: the plugin is compared with the engine only")
+endif()
+add_test(NAME lv2_rt COMMAND hiss-lv2-test rt ${HISS_LV2_DIR} ${HISS_LV2_TMP}/rt)
+set_tests_properties(lv2_rt PROPERTIES
+  ENVIRONMENT "LD_PRELOAD=$<TARGET_FILE:hiss_rtcheck>"
+  LABELS nosan) # the sanitizers interpose the allocator themselves
+
+set_tests_properties(lv2_validate lv2_presets PROPERTIES SKIP_RETURN_CODE 77)
+set_tests_properties(lv2_stress PROPERTIES TIMEOUT 600)
+
+# Real hosts. They run in real time (jackd's dummy driver) or start a whole DAW: nosan.
+pkg_check_modules(JACK QUIET IMPORTED_TARGET jack)
+if(JACK_FOUND)
+  add_executable(hiss-jack-check ${HISS_LV2_TEST_DIR}/jack_check.c ${HISS_LV2_TEST_DIR}/models.c)
+  target_link_libraries(hiss-jack-check PRIVATE hiss_static PkgConfig::JACK m)
+  foreach(kind fx fx-stereo)
+    add_test(NAME lv2_jalv_${kind}
+             COMMAND sh ${HISS_LV2_TEST_DIR}/jalv.sh ${HISS_LV2_DIR} $<TARGET_FILE:hiss-jack-check>
+                     ${HISS_LV2_TMP}/jalv_${kind} ${kind})
+    set_tests_properties(lv2_jalv_${kind} PROPERTIES SKIP_RETURN_CODE 77 LABELS nosan TIMEOUT 180)
+  endforeach()
+else()
+  add_test(NAME lv2_jalv COMMAND sh -c
+           "echo 'SKIPPED: JACK headers not found at configure time (Debian: apt-get install libjack-jackd2-dev)'; exit 77")
+  set_tests_properties(lv2_jalv PROPERTIES SKIP_RETURN_CODE 77 LABELS nosan)
+endif()
+
+add_executable(hiss-wav-check ${HISS_LV2_TEST_DIR}/wav_check.c ${HISS_LV2_TEST_DIR}/models.c
+                              ${HISS_LV2_TEST_DIR}/wav.c)
+target_link_libraries(hiss-wav-check PRIVATE hiss_static m)
+add_test(NAME lv2_ardour
+         COMMAND sh ${HISS_LV2_TEST_DIR}/ardour.sh ${HISS_LV2_DIR} $<TARGET_FILE:hiss-wav-check> ${HISS_LV2_TMP}/ardour)
+set_tests_properties(lv2_ardour PROPERTIES SKIP_RETURN_CODE 77 LABELS nosan TIMEOUT 200)
