@@ -11,6 +11,7 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: hiss-model init OUT [options]   write a freshly initialised fx model\n"
             "       hiss-model info MODEL           print a model's configuration and metadata\n"
+            "       hiss-model meta MODEL KEY=VALUE...  add or replace metadata (the file is rewritten)\n"
             "init options:\n"
             "  --d-model N      width of the residual stream (default 16)\n"
             "  --n-layer N      Mamba layers (default 2)\n"
@@ -140,6 +141,48 @@ static int cmd_info(int argc, char **argv)
     return 0;
 }
 
+static int cmd_meta(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    hiss_model *m;
+    hiss_error err = {0};
+    if (hiss_model_load(argv[0], &m, &err) != HISS_OK) {
+        fprintf(stderr, "hiss-model: %s\n", err.msg);
+        return 1;
+    }
+    for (int i = 1; i < argc; i++) {
+        char *eq = strchr(argv[i], '=');
+        if (!eq || eq == argv[i]) {
+            fprintf(stderr, "hiss-model: \"%s\" is not KEY=VALUE\n", argv[i]);
+            hiss_model_free(m);
+            return 2;
+        }
+        *eq = 0;
+        const char *key = argv[i];
+        if (!strcmp(key, "hiss.io") || !strcmp(key, "sample_rate") || !strcmp(key, "rms_eps") ||
+            !strcmp(key, "hiss.skip")) {
+            fprintf(stderr, "hiss-model: %s follows from the model and cannot be set\n", key);
+            hiss_model_free(m);
+            return 2;
+        }
+        if (hiss_model_set_meta(m, key, eq + 1) != HISS_OK) {
+            fprintf(stderr, "hiss-model: cannot set %s to \"%s\"\n", key, eq + 1);
+            hiss_model_free(m);
+            return 2;
+        }
+    }
+    int rc = 0;
+    if (hiss_model_save(m, argv[0], &err) != HISS_OK) {
+        fprintf(stderr, "hiss-model: %s\n", err.msg);
+        rc = 1;
+    }
+    hiss_model_free(m);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
@@ -154,6 +197,8 @@ int main(int argc, char **argv)
         return cmd_init(argc - 2, argv + 2);
     if (!strcmp(argv[1], "info"))
         return cmd_info(argc - 2, argv + 2);
-    fprintf(stderr, "hiss-model: unknown command \"%s\" (init or info)\n", argv[1]);
+    if (!strcmp(argv[1], "meta"))
+        return cmd_meta(argc - 2, argv + 2);
+    fprintf(stderr, "hiss-model: unknown command \"%s\" (init, info or meta)\n", argv[1]);
     return 2;
 }
