@@ -8,6 +8,10 @@
 #include <time.h>
 
 #include "hiss.h"
+#ifdef HISS_BENCH_CUDA
+#include "hiss_cuda_render.h"
+#include "hiss_cuda_stream.h"
+#endif
 
 static void usage(FILE *f)
 {
@@ -21,6 +25,15 @@ static void usage(FILE *f)
             "  --runs R        runs; the median is reported (default 5)\n"
             "  --streams N     streams advanced together (default 1)\n"
             "  --backend B     cpu, cuda or auto (default cpu)\n"
+            "  --latency N     instead of the throughput runs, time N single process calls and\n"
+            "                  print p50/p99/p99.9/max microseconds per block and the calls over\n"
+            "                  the real-time budget (block / 48 kHz)\n"
+            "  --offline       time hiss_render_offline over --seconds of audio (one stream, from\n"
+            "                  a zero state) instead of streaming (builds with the CUDA backend)\n"
+            "  --sync M        cuda: wait (default), deadline or pipelined (see hiss_cuda_stream.h)\n"
+            "  --deadline-us U cuda, --sync deadline: the most a call waits for the device\n"
+            "  --paced         --latency: start each call at its real-time slot (block / 48 kHz),\n"
+            "                  as an audio callback would, instead of back to back\n"
             "Prints: model, params, MACs/sample, block, streams, median and min ns per stream-sample,\n"
             "real-time factor at 48 kHz per stream, and real-time 48 kHz streams (aggregate).\n");
 }
@@ -50,10 +63,122 @@ static long parse_long(const char *opt, const char *s, long lo, long hi)
     return v;
 }
 
+/* A whole file at once: hiss_render_offline, the median of several runs. */
+static int offline_run(hiss_model *m, const char *label, hiss_backend backend, double seconds,
+                       long runs)
+{
+#ifdef HISS_BENCH_CUDA
+    const size_t n = (size_t)(seconds * 48000.0);
+    float *in = malloc(sizeof(float) * n), *out = malloc(sizeof(float) * n);
+    double *t = malloc(sizeof(double) * (size_t)runs);
+    if (!in || !out || !t) {
+        fprintf(stderr, "hiss-bench: out of memory\n");
+        return 1;
+    }
+    uint64_t x = 88172645463325252ull;
+    for (size_t i = 0; i < n; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        in[i] = 0.5f * ((float)(x >> 40) / 8388608.0f - 1.0f);
+    }
+    hiss_error err = {0};
+    int rc = 0;
+    for (long r = 0; r < runs && !rc; r++) {
+        double t0 = now_s();
+        if (hiss_render_offline(m, in, out, n, backend, NULL, &err) != HISS_OK) {
+            fprintf(stderr, "hiss-bench: %s\n", err.msg);
+            rc = 1;
+        }
+        t[r] = now_s() - t0;
+    }
+    if (!rc) {
+        qsort(t, (size_t)runs, sizeof *t, cmp_double);
+        double med = runs % 2 ? t[runs / 2] : 0.5 * (t[runs / 2 - 1] + t[runs / 2]);
+        printf("model %s | params %llu | MACs/sample %llu | offline render, backend %s\n", label,
+               (unsigned long long)hiss_model_param_count(m),
+               (unsigned long long)hiss_model_macs_per_sample(m), hiss_backend_name(backend));
+        printf("offline: %.1f s of 48 kHz audio (%zu samples) in median %.3f s, min %.3f s | "
+               "RTF %.0fx | %.2f ns/sample | runs %ld\n",
+               seconds, n, med, t[0], seconds / med, med / (double)n * 1e9, runs);
+    }
+    free(in);
+    free(out);
+    free(t);
+    hiss_model_free(m);
+    return rc;
+#else
+    (void)label;
+    (void)backend;
+    (void)seconds;
+    (void)runs;
+    hiss_model_free(m);
+    fprintf(stderr, "hiss-bench: --offline needs a build with the CUDA backend\n");
+    return 2;
+#endif
+}
+
+/* Per-call latency: what a real-time host sees, one block at a time, the state carried on. */
+static int latency_run(hiss_stream *s, hiss_model *m, const char *label, float *in, float *out,
+                       long frames, long block, long streams, long calls, const float **ip,
+                       float **op, int paced)
+{
+    double *lat = malloc(sizeof *lat * (size_t)calls);
+    if (!lat) {
+        fprintf(stderr, "hiss-bench: out of memory\n");
+        return 1;
+    }
+    const long nb = frames / block;
+    const double budget = (double)block / 48000.0;
+    long over = 0;
+    hiss_status st = HISS_OK;
+    const double start = now_s();
+    for (long c = 0; c < calls && st == HISS_OK; c++) {
+        const long b = c % nb;
+        for (long k = 0; k < streams; k++) {
+            ip[k] = in + (size_t)k * frames + b * block;
+            op[k] = out + (size_t)k * frames + b * block;
+        }
+        if (paced)
+            while (now_s() < start + (double)c * budget)
+                ;
+        double t0 = now_s();
+        st = hiss_stream_process(s, ip, op, (int)block);
+        lat[c] = now_s() - t0;
+        over += lat[c] > budget;
+    }
+    if (st != HISS_OK) {
+        fprintf(stderr, "hiss-bench: process failed: %s\n", hiss_status_name(st));
+        free(lat);
+        return 1;
+    }
+    qsort(lat, (size_t)calls, sizeof *lat, cmp_double);
+    const double p50 = lat[calls / 2], p99 = lat[(size_t)((double)calls * 0.99)];
+    const double p999 = lat[(size_t)((double)calls * 0.999)], mx = lat[calls - 1];
+    printf("model %s | params %llu | MACs/sample %llu | backend %s | block %ld | streams %ld\n", label,
+           (unsigned long long)hiss_model_param_count(m),
+           (unsigned long long)hiss_model_macs_per_sample(m), hiss_backend_name(hiss_stream_backend(s)),
+           block, streams);
+    long misses = 0, added = hiss_stream_latency(s);
+#ifdef HISS_BENCH_CUDA
+    misses = (long)hiss_stream_deadline_misses(s);
+    added += hiss_cuda_latency(s);
+#endif
+    printf("latency per block over %ld%s calls: p50 %.1f us p99 %.1f us p99.9 %.1f us max %.1f us | "
+           "p50 per sample %.3f us | budget %.1f us, over budget %ld | deadline misses %ld | "
+           "added latency %ld frames\n",
+           calls, paced ? " paced" : "", p50 * 1e6, p99 * 1e6, p999 * 1e6, mx * 1e6,
+           p50 * 1e6 / (double)block, budget * 1e6, over, misses, added);
+    free(lat);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *path = NULL, *size = NULL;
-    long block = 64, runs = 5, streams = 1, d_state = 16;
+    long block = 64, runs = 5, streams = 1, d_state = 16, latency = 0;
+    int offline = 0, paced = 0, sync = 0;
+    double deadline_us = 0.0;
     double seconds = 10.0;
     hiss_backend backend = HISS_BACKEND_CPU;
     for (int i = 1; i < argc; i++) {
@@ -67,6 +192,22 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--block")) block = parse_long(a, v, 1, 1 << 20), i++;
         else if (!strcmp(a, "--runs")) runs = parse_long(a, v, 1, 1000), i++;
         else if (!strcmp(a, "--streams")) streams = parse_long(a, v, 1, 1 << 20), i++;
+        else if (!strcmp(a, "--latency")) latency = parse_long(a, v, 1, 100000000), i++;
+        else if (!strcmp(a, "--offline")) offline = 1;
+        else if (!strcmp(a, "--paced")) paced = 1;
+        else if (!strcmp(a, "--sync") && v) {
+            i++;
+            if (!strcmp(v, "wait")) sync = 0;
+            else if (!strcmp(v, "deadline")) sync = 1;
+            else if (!strcmp(v, "pipelined")) sync = 2;
+            else {
+                fprintf(stderr, "hiss-bench: --sync must be wait, deadline or pipelined\n");
+                return 2;
+            }
+        } else if (!strcmp(a, "--deadline-us") && v) {
+            deadline_us = atof(v);
+            i++;
+        }
         else if (!strcmp(a, "--seconds") && v) {
             seconds = atof(v);
             i++;
@@ -121,6 +262,8 @@ int main(int argc, char **argv)
         }
         snprintf(label, sizeof label, "d_model %d, %d layers, d_state %ld", dm, nl, d_state);
     }
+    if (offline)
+        return offline_run(m, label, backend, seconds, runs);
     hiss_stream_opts o = hiss_stream_opts_default();
     o.n_streams = (int)streams;
     o.max_block = (int)block;
@@ -130,6 +273,23 @@ int main(int argc, char **argv)
         fprintf(stderr, "hiss-bench: %s\n", err.msg);
         hiss_model_free(m);
         return 1;
+    }
+    if (sync) {
+#ifdef HISS_BENCH_CUDA
+        if (hiss_stream_set_sync(s, (hiss_sync_mode)sync, deadline_us) != HISS_OK) {
+            fprintf(stderr, "hiss-bench: --sync needs the cuda backend (and --deadline-us > 0 "
+                            "for deadline)\n");
+            hiss_stream_free(s);
+            hiss_model_free(m);
+            return 2;
+        }
+#else
+        (void)deadline_us;
+        fprintf(stderr, "hiss-bench: --sync needs a build with the CUDA backend\n");
+        hiss_stream_free(s);
+        hiss_model_free(m);
+        return 2;
+#endif
     }
     const double rate = 48000.0;
     long frames = (long)(seconds * rate);
@@ -159,6 +319,17 @@ int main(int argc, char **argv)
             op[k] = out + (size_t)k * frames + b * block;
         }
         hiss_stream_process(s, ip, op, (int)block);
+    }
+    if (latency > 0) {
+        int rc = latency_run(s, m, label, in, out, frames, block, streams, latency, ip, op, paced);
+        free(in);
+        free(out);
+        free(ip);
+        free(op);
+        free(t);
+        hiss_stream_free(s);
+        hiss_model_free(m);
+        return rc;
     }
     for (long r = 0; r < runs; r++) {
         double t0 = now_s();

@@ -1,0 +1,31 @@
+/* Internals of the offline renderer, for its tests: the segment and chunk lengths are knobs so a
+ * short input can cross many segment and chunk boundaries. */
+#ifndef HISS_CUDA_RENDER_INTERNAL_H
+#define HISS_CUDA_RENDER_INTERNAL_H
+
+#include "hiss_cuda_render.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Defaults used by hiss_render_offline. */
+#define HC_RENDER_SEGMENT (1u << 20)
+#define HC_RENDER_CHUNK 1024
+
+typedef struct hc_render_stats {
+    int segments;       /* segments rendered */
+    int fell_back;      /* 1: a non-finite output sent the file through the CUDA stream */
+    double gpu_seconds; /* wall time of the parallel pass, transfers included */
+} hc_render_stats;
+
+/* hiss_render_offline on the GPU with explicit segment (samples per pass through the layers)
+ * and chunk (samples per local scan) lengths; stats may be NULL. */
+hiss_status hc_render_cuda(const hiss_model *m, const float *in, float *out, size_t n,
+                           const float *cond, size_t segment, int chunk, hc_render_stats *stats,
+                           hiss_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

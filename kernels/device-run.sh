@@ -1,0 +1,144 @@
+#!/bin/bash
+# Everything the CUDA backend needs a GPU for, in one call on the GPU machine (device time is
+# scarce): tests, compute-sanitizer, benchmarks, kernel timings. Logs go under $OUT.
+#   kernels/device-run.sh [tests] [san] [bench] [ncu] [prof] [render]  (default: tests bench ncu san)
+# Binaries come from $BIN (default build-cudabin, built elsewhere and carried) or are built here.
+set -u
+OUT=${OUT:-/tmp/hiss-out}
+BIN=${BIN:-build-cudabin}
+mkdir -p "$OUT"
+modes=${*:-tests bench ncu san}
+SUMMARY=$OUT/summary.log
+: >"$SUMMARY"
+say() { echo "$*" | tee -a "$SUMMARY"; }
+
+if [ ! -x "$BIN/test_cuda_match" ]; then
+    say "building in build-gpu"
+    cmake -S . -B build-gpu -DHISS_PLUGIN=OFF -DCMAKE_BUILD_TYPE=Release >"$OUT/build.log" 2>&1 &&
+        cmake --build build-gpu -j16 --target test_cuda_match test_cuda_state test_cuda_nan \
+            test_cuda_many test_cuda_render test_cuda_sync hiss-bench >>"$OUT/build.log" 2>&1 || { say "BUILD FAILED"; tail -30 "$OUT/build.log"; exit 1; }
+    mkdir -p "$BIN"
+    cp build-gpu/tests/test_cuda_* build-gpu/tools/bench/hiss-bench "$BIN/"
+fi
+nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,memory.total,temperature.gpu \
+    --format=csv,noheader | tee -a "$SUMMARY"
+
+for m in $modes; do
+case $m in
+tests)
+    for t in match state nan many render sync; do
+        start=$(date +%s.%N)
+        timeout 120 "$BIN/test_cuda_$t" >"$OUT/test_$t.log" 2>&1
+        rc=$?
+        say "test_cuda_$t rc=$rc ($(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}') s): $(tail -1 "$OUT/test_$t.log")"
+        grep -E "FAIL|rel L2|bit-identical|DIFFERENT|resets" "$OUT/test_$t.log" | head -20 >>"$SUMMARY"
+    done
+    cat "$OUT"/test_*.log >"$OUT/tests.log"
+    rm -f "$OUT"/test_*.log
+    ;;
+san)
+    for t in ${MEMCHECK_TESTS:-match state nan many render sync}; do
+        HISS_TEST_QUICK=1 timeout 240 compute-sanitizer --tool memcheck --leak-check full \
+            --error-exitcode 9 "$BIN/test_cuda_$t" >"$OUT/san_memcheck_$t.log" 2>&1
+        say "memcheck test_cuda_$t rc=$? : $(grep -E 'ERROR SUMMARY' "$OUT/san_memcheck_$t.log" | tail -1)"
+    done
+    for t in ${RACECHECK_TESTS:-nan state render}; do
+        HISS_TEST_QUICK=1 timeout 300 compute-sanitizer --tool racecheck --racecheck-report all \
+            --error-exitcode 9 "$BIN/test_cuda_$t" >"$OUT/san_racecheck_$t.log" 2>&1
+        say "racecheck test_cuda_$t rc=$? : $(grep -E 'RACECHECK SUMMARY|ERROR SUMMARY' "$OUT/san_racecheck_$t.log" | tail -1)"
+    done
+    HISS_TEST_QUICK=1 timeout 200 compute-sanitizer --tool synccheck --error-exitcode 9 \
+        "$BIN/test_cuda_nan" >"$OUT/san_synccheck_nan.log" 2>&1
+    say "synccheck test_cuda_nan rc=$? : $(grep -E 'ERROR SUMMARY' "$OUT/san_synccheck_nan.log" | tail -1)"
+    cat "$OUT"/san_*.log >"$OUT/sanitizers.log"
+    rm -f "$OUT"/san_*.log
+    ;;
+bench)
+    B=$BIN/hiss-bench
+    L=$OUT/bench.log
+    : >"$L"
+    run() { echo "## $*" >>"$L"; timeout 120 env "$@" >>"$L" 2>&1; tail -1 "$L" | tee -a "$SUMMARY"; }
+    say "== latency, one stream, 32x4, block 64, back to back (env: knobs)"
+    for cfg in ${LAT_CFGS:-X=1 HISS_CUDA_THREADS=256 HISS_CUDA_TC=16}; do
+        say "-- $cfg"
+        run $cfg $B --size 32x4 --backend cuda --block 64 --latency 20000 --seconds 2
+    done
+    for blk in ${LAT_BLOCKS:-1 16 256}; do
+        say "-- block $blk"
+        run X=1 $B --size 32x4 --backend cuda --block $blk --latency $((blk < 64 ? 20000 : 5000)) --seconds 2
+    done
+    say "== paced at 48 kHz (an audio callback), 32x4, block 64: wait / deadline 300 us / pipelined"
+    run X=1 $B --size 32x4 --backend cuda --block 64 --latency 5000 --seconds 2 --paced
+    run X=1 $B --size 32x4 --backend cuda --block 64 --latency 5000 --seconds 2 --paced --sync deadline --deadline-us 300
+    run X=1 $B --size 32x4 --backend cuda --block 64 --latency 5000 --seconds 2 --paced --sync pipelined
+    say "== throughput, 32x4, block 64"
+    for n in ${TP_STREAMS:-132 1024 16384}; do
+        secs=$(awk -v n="$n" 'BEGIN{s=400/n; if (s>1) s=1; printf "%.3f", s}')
+        for cfg in ${TP_CFGS:-X=1 HISS_CUDA_THREADS=256}; do
+            say "-- streams $n $cfg"
+            run $cfg $B --size 32x4 --backend cuda --block 64 --streams $n --seconds "$secs" --runs 3
+        done
+    done
+    say "== offline render, 10 minutes of audio"
+    run X=1 $B --size 32x4 --backend cuda --offline --seconds 600 --runs 3
+    run X=1 $B --size 16x2 --backend cuda --offline --seconds 600 --runs 3
+    run X=1 $B --size 64x4 --backend cuda --offline --seconds 600 --runs 3
+    run X=1 $B --size 32x4 --backend cpu --offline --seconds 2 --runs 1
+    if [ -n "${TP_MORE:-}" ]; then
+        say "== more sizes"
+        run X=1 $B --size 32x4 --backend cuda --block 256 --streams 4096 --seconds 0.2 --runs 3
+        run X=1 $B --size 16x2 --backend cuda --block 64 --streams 4096 --seconds 0.2 --runs 3
+        run X=1 $B --size 64x4 --backend cuda --block 64 --streams 1024 --seconds 0.3 --runs 3
+        run X=1 $B --size 16x2 --backend cuda --block 64 --latency 20000 --seconds 2
+        run X=1 $B --size 64x4 --backend cuda --block 64 --latency 20000 --seconds 2
+    fi
+    ;;
+ncu)
+    # Kernel time alone (the graph's copies excluded), a few launches after warm-up.
+    N=$OUT/ncu.log
+    : >"$N"
+    for args in ${NCU_ARGS:-"--streams 1 --block 64" "--streams 16384 --block 64"}; do
+        echo "## $args" >>"$N"
+        timeout 180 ncu --section SpeedOfLight --section ComputeWorkloadAnalysis --section WarpStateStats \
+            --section MemoryWorkloadAnalysis -k regex:hc_stream --launch-skip 20 --launch-count 2 \
+            "$BIN/hiss-bench" --size 32x4 --backend cuda $args --seconds 0.1 --runs 1 >>"$N" 2>&1
+        say "ncu $args: $(grep -E '^ +Duration' "$N" | tail -2 | tr -s ' ' | tr '\n' ';')"
+    done
+    ;;
+prof)
+    # Where the instructions and stalls go, per source line (built with -lineinfo).
+    timeout 240 ncu --section SourceCounters --section WarpStateStats --section InstructionStats \
+        --section SchedulerStats --section LaunchStats --section Occupancy -k regex:hc_stream \
+        --launch-skip 20 --launch-count 1 -o "$OUT/prof" -f \
+        "$BIN/hiss-bench" --size 32x4 --backend cuda --streams ${PROF_STREAMS:-1024} --block 64 \
+        --seconds 0.1 --runs 1 >"$OUT/prof_run.log" 2>&1
+    say "prof rc=$?"
+    ncu -i "$OUT/prof.ncu-rep" --page details --print-details all >"$OUT/prof_details.log" 2>&1
+    ncu -i "$OUT/prof.ncu-rep" --page source --csv --print-source cuda >"$OUT/prof_src.csv" 2>&1 ||
+        ncu -i "$OUT/prof.ncu-rep" --page source --csv >"$OUT/prof_src.csv" 2>&1
+    say "prof outputs: $(wc -c <"$OUT/prof_details.log") $(wc -c <"$OUT/prof_src.csv") bytes"
+    rm -f "$OUT/prof.ncu-rep" "$OUT/prof_run.log"
+    ;;
+debug)
+    HISS_TEST_QUICK=1 HISS_TEST_VERBOSE=1 timeout 200 compute-sanitizer --tool memcheck \
+        "$BIN/test_cuda_sync" >"$OUT/debug_sync.log" 2>&1
+    say "memcheck sync verbose rc=$?"
+    grep -E "call|FAIL|deadline|pipelined|overflow|Error|=====" "$OUT/debug_sync.log" | head -40 | tee -a "$SUMMARY"
+    # where the offline render's time goes: one segment of 2^20 samples, every kernel once
+    timeout 200 ncu --section SpeedOfLight -k regex:rd_ --launch-skip 0 --launch-count 17 \
+        "$BIN/hiss-bench" --size 32x4 --backend cuda --offline --seconds 21.8 --runs 1 \
+        >"$OUT/ncu_render.log" 2>&1
+    say "ncu render rc=$?"
+    grep -E "rd_[a-z_]+|^ +Duration" "$OUT/ncu_render.log" | sed -E 's/\(rd_params\).*//' | paste - - | \
+        awk '{print $2, $(NF-1), $NF}' | tee -a "$SUMMARY"
+    ;;
+render)
+    if [ -x "$BIN/hiss-render-bench" ]; then
+        timeout 300 "$BIN/hiss-render-bench" >"$OUT/render.log" 2>&1
+        say "render rc=$?"
+        tail -15 "$OUT/render.log" | tee -a "$SUMMARY"
+    fi
+    ;;
+esac
+done
+say "done"
