@@ -1,0 +1,51 @@
+/* The conditioning a synth voice gives its model each sample, from the state of its note. The
+ * time constants are fixed here (and in docs/synth.md) because a model is trained with them: a
+ * trainer computes the same numbers through this same function. Each value stays in [-6, 6] so
+ * that no feature dominates cond_proj at initialisation. */
+#include <math.h>
+#include <string.h>
+
+#include "hiss_synth.h"
+
+static const char *const names[HISS_SYNTH_F_COUNT] = {"pitch", "velocity", "gate", "onset", "decay",
+                                                       "release"};
+
+/* Seconds. onset marks the attack transient, decay the slow evolution of a held note, release
+ * the tail after the key goes up. */
+#define TAU_ONSET 0.02
+#define TAU_DECAY 1.0
+#define TAU_RELEASE 0.2
+
+const char *hiss_synth_feature_name(hiss_synth_feature f)
+{
+    return (int)f >= 0 && f < HISS_SYNTH_F_COUNT ? names[f] : NULL;
+}
+
+int hiss_synth_feature_by_name(const char *name)
+{
+    for (int i = 0; i < HISS_SYNTH_F_COUNT; i++)
+        if (strcmp(name, names[i]) == 0)
+            return i;
+    return -1;
+}
+
+float hiss_synth_feature_value(hiss_synth_feature f, const hiss_synth_note *n, double sample_rate)
+{
+    switch (f) {
+    case HISS_SYNTH_F_PITCH:
+        return (float)((n->pitch - 69.0) / 12.0);
+    case HISS_SYNTH_F_VELOCITY:
+        return (float)((double)n->velocity / 127.0);
+    case HISS_SYNTH_F_GATE:
+        return n->gate ? 1.0f : 0.0f;
+    case HISS_SYNTH_F_ONSET:
+        return (float)exp(-(double)n->n_on / (TAU_ONSET * sample_rate));
+    case HISS_SYNTH_F_DECAY:
+        return (float)exp(-(double)n->n_on / (TAU_DECAY * sample_rate));
+    case HISS_SYNTH_F_RELEASE:
+        return n->gate ? 0.0f : (float)exp(-(double)n->n_off / (TAU_RELEASE * sample_rate));
+    case HISS_SYNTH_F_COUNT:
+        break;
+    }
+    return 0.0f;
+}
