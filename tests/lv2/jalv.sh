@@ -16,7 +16,9 @@ model="$lv2dir/hiss.lv2/models/$label.safetensors"
 nch=1; [ "$kind" = fx-stereo ] && nch=2
 
 rm -rf "$tmp" && mkdir -p "$tmp"
-server="hiss_jalv_$$"
+# A fixed name per kind: JACK frees a dead server's registry slot only when a server of the same
+# name starts again, and it has 8 slots.
+server="hiss_jalv_$kind"
 export JACK_DEFAULT_SERVER="$server" JACK_NO_AUDIO_RESERVATION=1 JACK_NO_START_SERVER=1
 pids=""
 cleanup() {
