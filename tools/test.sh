@@ -15,4 +15,5 @@ san="$root/build-sanitize"
 cmake -S "$root" -B "$san" -DCMAKE_BUILD_TYPE=Debug -DHISS_SANITIZE=ON -DHISS_CUDA=OFF
 cmake --build "$san" -j"$jobs"
 (cd "$san" && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+    LSAN_OPTIONS=suppressions="$root/tests/lsan.supp" \
     ctest --output-on-failure -j"$jobs" -LE nosan --timeout 1800)
