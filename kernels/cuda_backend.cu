@@ -516,9 +516,7 @@ hc_impl *cuda_impl(const hiss_stream *s)
     return s && s->ops == &hiss_cuda_backend ? static_cast<hc_impl *>(s->impl) : nullptr;
 }
 
-} // namespace
-
-extern "C" hiss_status hiss_stream_set_sync(hiss_stream *s, hiss_sync_mode mode, double deadline_us)
+hiss_status hc_set_sync(hiss_stream *s, hiss_sync_mode mode, double deadline_us)
 {
     hc_impl *c = cuda_impl(s);
     if (!c)
@@ -538,17 +536,19 @@ extern "C" hiss_status hiss_stream_set_sync(hiss_stream *s, hiss_sync_mode mode,
     return HISS_OK;
 }
 
-extern "C" uint64_t hiss_stream_deadline_misses(const hiss_stream *s)
+uint64_t hc_deadline_misses(const hiss_stream *s)
 {
     const hc_impl *c = cuda_impl(s);
     return c ? c->misses : 0;
 }
 
-extern "C" int hiss_cuda_latency(const hiss_stream *s)
+int hc_latency(const hiss_stream *s)
 {
     const hc_impl *c = cuda_impl(s);
     return c && c->mode == HISS_SYNC_PIPELINED ? s->opts.max_block : 0;
 }
+
+} // namespace
 
 extern "C" int hiss_cuda_device_present(void)
 {
@@ -563,5 +563,6 @@ extern "C" int hiss_cuda_device_present(void)
 }
 
 extern "C" const hiss_backend_ops hiss_cuda_backend = {
-    "cuda", hc_create, hc_destroy, hc_process, hc_reset, hc_get_state, hc_set_state, 0,
+    "cuda", hc_create, hc_destroy, hc_process, hc_reset, hc_get_state, hc_set_state,
+    hc_latency, hc_set_sync, hc_deadline_misses,
 };

@@ -298,22 +298,10 @@ extern "C" hiss_status hc_render_cuda(const hiss_model *m, const float *in, floa
     return st;
 }
 
-extern "C" hiss_status hiss_render_offline(const hiss_model *m, const float *in, float *out,
-                                           size_t n, hiss_backend backend, const float *cond,
-                                           hiss_error *err)
+extern "C" hiss_status hiss_cuda_render_offline(const hiss_model *m, const float *in, float *out,
+                                                size_t n, const float *cond, hiss_error *err)
 {
-    if (!m || (n && (!in || !out))) {
-        hiss_seterr(err, HISS_ERR_ARG, "hiss_render_offline: model, in and out must not be NULL");
-        return HISS_ERR_ARG;
-    }
-    if (backend == HISS_BACKEND_CUDA || (backend == HISS_BACKEND_AUTO && hiss_cuda_device_present())) {
-        const char *cv = getenv("HISS_RENDER_CHUNK"); /* a benchmark knob */
-        const int chunk = cv && atoi(cv) > 0 ? atoi(cv) : HC_RENDER_CHUNK;
-        return hc_render_cuda(m, in, out, n, cond, HC_RENDER_SEGMENT, chunk, nullptr, err);
-    }
-    if (backend != HISS_BACKEND_CPU && backend != HISS_BACKEND_AUTO) {
-        hiss_seterr(err, HISS_ERR_ARG, "hiss_render_offline: unknown backend %d", (int)backend);
-        return HISS_ERR_ARG;
-    }
-    return render_stream(m, in, out, n, HISS_BACKEND_CPU, cond, nullptr, err);
+    const char *cv = getenv("HISS_RENDER_CHUNK"); /* a benchmark knob */
+    const int chunk = cv && atoi(cv) > 0 ? atoi(cv) : HC_RENDER_CHUNK;
+    return hc_render_cuda(m, in, out, n, cond, HC_RENDER_SEGMENT, chunk, nullptr, err);
 }

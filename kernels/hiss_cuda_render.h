@@ -23,8 +23,7 @@ extern "C" {
  *                      the CUDA stream, which handles state overflow exactly as the CPU does.
  *   HISS_BACKEND_AUTO  CUDA when a device is present, else CPU.
  * Not real-time safe: allocates device and host memory. */
-hiss_status hiss_render_offline(const hiss_model *m, const float *in, float *out, size_t n,
-                                hiss_backend backend, const float *cond, hiss_error *err);
+/* hiss_render_offline is declared in hiss.h; this header stays for code that included it. */
 
 #ifdef __cplusplus
 }

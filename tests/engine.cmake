@@ -40,3 +40,7 @@ foreach(t blocks golden)
   set_tests_properties(engine_${t}_sse2 PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 600
     ENVIRONMENT HISS_CPU=sse2)
 endforeach()
+
+add_executable(test_engine_render ${CMAKE_CURRENT_SOURCE_DIR}/test_engine_render.c)
+target_link_libraries(test_engine_render PRIVATE hiss_static)
+add_test(NAME engine_render COMMAND test_engine_render)

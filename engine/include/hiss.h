@@ -162,8 +162,28 @@ void hiss_stream_free(hiss_stream *s);
 const hiss_model *hiss_stream_model(const hiss_stream *s);
 int hiss_stream_count(const hiss_stream *s);
 hiss_backend hiss_stream_backend(const hiss_stream *s);
-/* Latency in frames that the engine adds (0 on the CPU backend). */
+/* Latency in frames that the engine adds now (0 on the CPU backend; max_block for a CUDA stream
+ * in HISS_SYNC_PIPELINED). */
 int hiss_stream_latency(const hiss_stream *s);
+
+/* How process() waits for a device backend. The CPU backend is always WAIT. */
+typedef enum hiss_sync_mode {
+    /* process() returns this call's output, waiting for the device as long as it takes. */
+    HISS_SYNC_WAIT = 0,
+    /* As WAIT, but waits at most deadline_us from the start of the call: a block the device has
+     * not finished by then outputs silence and is counted (hiss_stream_deadline_misses). Its
+     * input is still processed, so the state stays exact. */
+    HISS_SYNC_DEADLINE = 1,
+    /* process() submits this call's input and returns output delayed by max_block frames: the
+     * device works while the host waits for the next block. hiss_stream_latency reports it. */
+    HISS_SYNC_PIPELINED = 2
+} hiss_sync_mode;
+
+/* Not real-time: call between process calls, from the thread that calls process. HISS_ERR_BACKEND
+ * for a mode the stream's backend does not have (the CPU has WAIT only). */
+hiss_status hiss_stream_set_sync(hiss_stream *s, hiss_sync_mode mode, double deadline_us);
+/* Blocks whose output a missed deadline replaced by silence, since creation. */
+uint64_t hiss_stream_deadline_misses(const hiss_stream *s);
 
 /* Advance every stream by n_frames (1..max_block). in[k] and out[k] are stream k's buffers;
  * in and out may be the same buffers. The output depends only on the samples, never on how the
@@ -195,6 +215,15 @@ hiss_counters hiss_stream_counters(const hiss_stream *s, int k);
 size_t hiss_stream_snapshot_size(const hiss_stream *s, int k);
 hiss_status hiss_stream_snapshot(const hiss_stream *s, int k, void *buf, size_t size);
 hiss_status hiss_stream_restore(hiss_stream *s, int k, const void *buf, size_t size);
+
+/* ---- offline rendering ------------------------------------------------------------------ */
+
+/* A whole mono signal through an FX model from a zero state, conditioning held at cond[n_cond]
+ * (NULL: zeros). The CPU path is a stream; the CUDA path runs the time-parallel form (everything
+ * but the scan per sample in parallel, the scan as a chunked linear recurrence with carries).
+ * in and out may be the same buffer. Not real-time. */
+hiss_status hiss_render_offline(const hiss_model *m, const float *in, float *out, size_t n,
+                                hiss_backend backend, const float *cond, hiss_error *err);
 
 /* ---- backends ----------------------------------------------------------------------------- */
 

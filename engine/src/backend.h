@@ -16,7 +16,10 @@ typedef struct hiss_backend_ops {
     /* Copy stream k's state (layer by layer: conv history then SSM state, float32) to/from dst. */
     void (*get_state)(const hiss_stream *s, int k, float *dst);
     void (*set_state)(hiss_stream *s, int k, const float *src);
-    int latency;
+    /* Optional (NULL: 0 frames, WAIT only, no misses). */
+    int (*latency)(const hiss_stream *s);
+    hiss_status (*set_sync)(hiss_stream *s, hiss_sync_mode mode, double deadline_us);
+    uint64_t (*deadline_misses)(const hiss_stream *s);
 } hiss_backend_ops;
 
 struct hiss_stream {
@@ -35,6 +38,9 @@ extern const hiss_backend_ops hiss_cpu_backend;
 /* Provided by kernels/ when built with CUDA. */
 extern const hiss_backend_ops hiss_cuda_backend;
 int hiss_cuda_device_present(void);
+/* hiss_render_offline's GPU path (kernels/cuda_render.cu). */
+hiss_status hiss_cuda_render_offline(const hiss_model *m, const float *in, float *out, size_t n,
+                                     const float *cond, hiss_error *err);
 #endif
 
 #endif

@@ -123,5 +123,7 @@ const hiss_backend_ops hiss_cpu_backend = {
     .reset = cpu_reset,
     .get_state = cpu_get_state,
     .set_state = cpu_set_state,
-    .latency = 0,
+    .latency = NULL,
+    .set_sync = NULL,
+    .deadline_misses = NULL,
 };

@@ -183,7 +183,21 @@ hiss_backend hiss_stream_backend(const hiss_stream *s)
 
 int hiss_stream_latency(const hiss_stream *s)
 {
-    return s->ops->latency;
+    return s->ops->latency ? s->ops->latency(s) : 0;
+}
+
+hiss_status hiss_stream_set_sync(hiss_stream *s, hiss_sync_mode mode, double deadline_us)
+{
+    if (!s)
+        return HISS_ERR_ARG;
+    if (s->ops->set_sync)
+        return s->ops->set_sync(s, mode, deadline_us);
+    return mode == HISS_SYNC_WAIT ? HISS_OK : HISS_ERR_BACKEND;
+}
+
+uint64_t hiss_stream_deadline_misses(const hiss_stream *s)
+{
+    return s->ops->deadline_misses ? s->ops->deadline_misses(s) : 0;
 }
 
 hiss_status hiss_stream_process(hiss_stream *s, const float *const *in, float *const *out, int n_frames)

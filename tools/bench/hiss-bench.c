@@ -30,7 +30,7 @@ static void usage(FILE *f)
             "                  the real-time budget (block / 48 kHz)\n"
             "  --offline       time hiss_render_offline over --seconds of audio (one stream, from\n"
             "                  a zero state) instead of streaming (builds with the CUDA backend)\n"
-            "  --sync M        cuda: wait (default), deadline or pipelined (see hiss_cuda_stream.h)\n"
+            "  --sync M        cuda: wait (default), deadline or pipelined (see hiss.h)\n"
             "  --deadline-us U cuda, --sync deadline: the most a call waits for the device\n"
             "  --paced         --latency: start each call at its real-time slot (block / 48 kHz),\n"
             "                  as an audio callback would, instead of back to back\n"
@@ -162,7 +162,7 @@ static int latency_run(hiss_stream *s, hiss_model *m, const char *label, float *
     long misses = 0, added = hiss_stream_latency(s);
 #ifdef HISS_BENCH_CUDA
     misses = (long)hiss_stream_deadline_misses(s);
-    added += hiss_cuda_latency(s);
+    added += hiss_stream_latency(s);
 #endif
     printf("latency per block over %ld%s calls: p50 %.1f us p99 %.1f us p99.9 %.1f us max %.1f us | "
            "p50 per sample %.3f us | budget %.1f us, over budget %ld | deadline misses %ld | "
