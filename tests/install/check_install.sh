@@ -32,6 +32,6 @@ int main(void)
 }
 C
 cc "$work/use.c" $(pkg-config --cflags --libs --static hiss) -o "$work/use"
-n=$("$work/use")
+n=$(LD_LIBRARY_PATH="$(pkg-config --variable=libdir hiss)" "$work/use")
 echo "installed to $work/prefix; a program built with pkg-config alone made a model of $n parameters"
 [ "$n" = 729 ] || { echo "FAIL: expected 729 parameters"; exit 1; }
