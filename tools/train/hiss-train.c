@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sndfile.h>
@@ -614,6 +615,36 @@ int main(int argc, char **argv)
             fprintf(stderr, "%s: conditioning names '%s' refused by the engine\n", prog, names);
             return EXIT_RUNTIME;
         }
+    }
+    /* Provenance: how this model was made, so it can be made again. */
+    {
+        size_t len = 1;
+        for (int k = 0; k < argc; k++)
+            len += strlen(argv[k]) + 1;
+        char *cmd = malloc(len);
+        char when[32];
+        /* SOURCE_DATE_EPOCH (the reproducible-builds convention) pins the date, so two runs can
+         * give byte-identical files. */
+        const char *sde = getenv("SOURCE_DATE_EPOCH");
+        time_t now = sde && *sde ? (time_t)strtoll(sde, NULL, 10) : time(NULL);
+        struct tm tmv;
+        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tmv));
+        if (cmd) {
+            cmd[0] = 0;
+            for (int k = 0; k < argc; k++) {
+                if (k)
+                    strcat(cmd, " ");
+                strcat(cmd, argv[k]);
+            }
+        }
+        if (!cmd || hiss_model_set_meta(model, "hiss.train.command", cmd) != HISS_OK ||
+            hiss_model_set_meta(model, "hiss.train.date", when) != HISS_OK ||
+            set_meta_num(model, "hiss.macs_per_sample", (double)hiss_model_macs_per_sample(model))) {
+            free(cmd);
+            fprintf(stderr, "%s: out of memory\n", prog);
+            return EXIT_RUNTIME;
+        }
+        free(cmd);
     }
     ht_layout L;
     if (ht_layout_init(&L, hiss_model_config(model))) {
