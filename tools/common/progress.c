@@ -47,7 +47,7 @@ void hiss_progress_update(hiss_progress *p, int64_t done)
     char el[32], eta[32], rtf[32];
     hiss_format_duration(elapsed, el, sizeof el);
     if (audio > 0.0)
-        snprintf(rtf, sizeof rtf, "%.3f", elapsed / audio);
+        snprintf(rtf, sizeof rtf, "%.1fx", audio / elapsed);
     else
         snprintf(rtf, sizeof rtf, "-");
     enum { WIDTH = 30 };

@@ -1,5 +1,6 @@
 /* A one-line progress bar for long offline jobs: percent, elapsed time, ETA and the real-time
- * factor (processing time / audio time; below 1 is faster than real time). It draws on stderr
+ * factor as everywhere in hiss (seconds of audio per second of processing: above 1 is faster
+ * than real time). It draws on stderr
  * only when the caller enables it (a tool passes isatty(2)), and redraws at most ~10 times a
  * second so that a fast job does not spend its time printing. */
 #ifndef HISS_PROGRESS_H

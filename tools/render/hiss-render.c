@@ -668,10 +668,10 @@ int main(int argc, char **argv)
         if (lat > 0)
             snprintf(latency, sizeof latency, ", latency %d frames removed", lat);
         fprintf(stderr,
-                "%s: %s -> %s: %llu frames (%.3f s) x %d ch in %.3f s, RTF %.4f, rate mode %s "
+                "%s: %s -> %s: %llu frames (%.3f s) x %d ch in %.3f s, RTF %.1fx, rate mode %s "
                 "(file %g Hz, model %g Hz%s), %s backend%s\n",
                 prog, o.in_path, o.out_path, (unsigned long long)in_frames, secs, ch, elapsed,
-                secs > 0 ? elapsed / secs : 0.0, rate_mode_name(o.rate_mode), host_rate,
+                elapsed > 0 ? secs / elapsed : 0.0, rate_mode_name(o.rate_mode), host_rate,
                 model_rate, latency, hiss_backend_name(hiss_stream_backend(s)), extra);
     }
     job_free(&j);
