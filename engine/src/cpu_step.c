@@ -4,12 +4,14 @@
 #include <math.h>
 
 #include "cpu_step.h"
+#include "cpu_ops.h"
 #include "fastmath.h"
 
 /* Built once per instruction set: the extra builds define HISS_CPU_STEP_NAME and skip the
  * size helpers. */
 #ifndef HISS_CPU_STEP_NAME
 #define HISS_CPU_STEP_NAME hiss_cpu_step
+#define HISS_CPU_BACKBONE_NAME hiss_cpu_backbone
 #define HISS_CPU_STEP_BASELINE 1
 #endif
 
@@ -28,39 +30,7 @@ size_t hiss_cpu_state_floats(const hiss_config *c)
 
 #endif
 
-/* y[i] = sum_j wt[j][i] x[j] over j in order, for y of length n_out (y holds a bias or zeros).
- * Four columns per pass, added left to right in one expression: the same rounding sequence as
- * one column at a time, with a quarter of the loads and stores of y. */
-static void matvec_t(float *restrict y, const float *restrict wt, const float *restrict x, int n_in,
-                     int n_out)
-{
-    int j = 0;
-    for (; j + 4 <= n_in; j += 4) {
-        const float x0 = x[j], x1 = x[j + 1], x2 = x[j + 2], x3 = x[j + 3];
-        const float *restrict w0 = wt + (size_t)j * n_out;
-        const float *restrict w1 = w0 + n_out, *restrict w2 = w1 + n_out, *restrict w3 = w2 + n_out;
-        for (int i = 0; i < n_out; i++)
-            y[i] = y[i] + w0[i] * x0 + w1[i] * x1 + w2[i] * x2 + w3[i] * x3;
-    }
-    for (; j < n_in; j++) {
-        const float xj = x[j];
-        const float *restrict w = wt + (size_t)j * n_out;
-        for (int i = 0; i < n_out; i++)
-            y[i] += w[i] * xj;
-    }
-}
-
-static void rmsnorm(float *restrict out, const float *restrict v, const float *restrict w, int n, float eps)
-{
-    float ss = 0.0f;
-    for (int i = 0; i < n; i++)
-        ss += v[i] * v[i];
-    const float inv = 1.0f / sqrtf(ss / (float)n + eps);
-    for (int i = 0; i < n; i++)
-        out[i] = v[i] * inv * w[i];
-}
-
-float HISS_CPU_STEP_NAME(const hiss_model *m, float *state, const float *u, float delta_scale, float *scratch)
+const float *HISS_CPU_BACKBONE_NAME(const hiss_model *m, float *state, float delta_scale, float *scratch)
 {
     const hiss_config *c = &m->cfg;
     const int dm = c->d_model, di = c->d_inner, ds = c->d_state, dr = c->dt_rank, dc = c->d_conv;
@@ -68,12 +38,8 @@ float HISS_CPU_STEP_NAME(const hiss_model *m, float *state, const float *u, floa
     float *h = scratch, *r = h + dm, *a = r + dm, *xz = a + dm, *xc = xz + 2 * di, *dbc = xc + di;
     float *delta = dbc + nx, *dx = delta + di, *y = dx + di;
 
-    for (int i = 0; i < dm; i++) {
-        h[i] = m->in_b[i];
+    for (int i = 0; i < dm; i++)
         r[i] = 0.0f;
-    }
-    matvec_t(h, m->in_w_t, u, m->n_in, dm);
-
     float *st = state;
     for (int l = 0; l < c->n_layer; l++) {
         const hiss_layer *L = &m->layers[l];
@@ -143,10 +109,21 @@ float HISS_CPU_STEP_NAME(const hiss_model *m, float *state, const float *u, floa
     for (int i = 0; i < dm; i++)
         r[i] += h[i];
     rmsnorm(a, r, m->norm_f, dm, c->rms_eps);
+    return a;
+}
+
+float HISS_CPU_STEP_NAME(const hiss_model *m, float *state, const float *u, float delta_scale, float *scratch)
+{
+    const int dm = m->cfg.d_model;
+    float *h = scratch;
+    for (int i = 0; i < dm; i++)
+        h[i] = m->in_b[i];
+    matvec_t(h, m->in_w_t, u, m->n_in, dm);
+    const float *a = HISS_CPU_BACKBONE_NAME(m, state, delta_scale, scratch);
     float out = m->out_b[0];
     for (int i = 0; i < dm; i++)
         out += m->out_w[i] * a[i];
-    if (c->skip)
+    if (m->cfg.skip)
         out += u[0];
     return out;
 }

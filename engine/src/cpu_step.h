@@ -13,6 +13,10 @@ size_t hiss_cpu_state_floats(const hiss_config *c);
 
 /* u: [n_in] = audio sample, then conditioning values. Returns the output sample (skip included).
  * The caller checks the result for finiteness. */
+/* The backbone alone, for heads other than fx: scratch[0 .. d_model) holds the head's output h
+ * on entry; returns the final normalised residual stream (inside scratch). */
+const float *hiss_cpu_backbone(const hiss_model *m, float *state, float delta_scale, float *scratch);
+
 typedef float (*hiss_cpu_step_fn)(const hiss_model *m, float *state, const float *u, float delta_scale,
                                   float *scratch);
 float hiss_cpu_step(const hiss_model *m, float *state, const float *u, float delta_scale,
