@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -78,4 +79,25 @@ int hiss_parse_long(const char *s, long lo, long hi, long *out)
         return -1;
     *out = v;
     return 0;
+}
+
+int hiss_usage_error(const char *prog, const char *fmt, const char *a, const char *b)
+{
+    fprintf(stderr, "%s: ", prog);
+    fprintf(stderr, fmt, a, b);
+    fprintf(stderr, "\nTry '%s --help'.\n", prog);
+    return 2;
+}
+
+int hiss_opt_checked(hiss_argv *a, const char *prog, const char *shortname, const char *longname,
+                     const char **v)
+{
+    const char *arg = a->argv[a->i];
+    switch (hiss_opt(a, shortname, longname, v)) {
+    case HISS_OPT_YES: return 1;
+    case HISS_OPT_NO: return 0;
+    case HISS_OPT_MISSING: hiss_usage_error(prog, "option '%s' needs a value%s", arg, ""); return -1;
+    case HISS_OPT_UNEXPECTED: hiss_usage_error(prog, "option '%s' takes no value%s", arg, ""); return -1;
+    }
+    return -1;
 }

@@ -26,4 +26,11 @@ hiss_opt_match hiss_opt(hiss_argv *a, const char *shortname, const char *longnam
 int hiss_parse_double(const char *s, double *out);
 int hiss_parse_long(const char *s, long lo, long hi, long *out);
 
+/* "PROG: <fmt with a and b>" and a hint to --help on stderr; returns 2 (a usage error). */
+int hiss_usage_error(const char *prog, const char *fmt, const char *a, const char *b);
+/* hiss_opt, with a malformed option reported through hiss_usage_error: 1 this option (v set),
+ * 0 not this option, -1 this option but malformed (already said). */
+int hiss_opt_checked(hiss_argv *a, const char *prog, const char *shortname, const char *longname,
+                     const char **v);
+
 #endif

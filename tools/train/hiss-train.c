@@ -99,22 +99,12 @@ static void usage(FILE *f)
 
 static int usage_error(const char *fmt, const char *a, const char *b)
 {
-    fprintf(stderr, "%s: ", prog);
-    fprintf(stderr, fmt, a, b);
-    fprintf(stderr, "\nTry '%s --help'.\n", prog);
-    return EXIT_USAGE;
+    return hiss_usage_error(prog, fmt, a, b);
 }
 
 static int opt(hiss_argv *a, const char *shortname, const char *longname, const char **v)
 {
-    const char *arg = a->argv[a->i];
-    switch (hiss_opt(a, shortname, longname, v)) {
-    case HISS_OPT_YES: return 1;
-    case HISS_OPT_NO: return 0;
-    case HISS_OPT_MISSING: usage_error("option '%s' needs a value%s", arg, ""); return -1;
-    case HISS_OPT_UNEXPECTED: usage_error("option '%s' takes no value%s", arg, ""); return -1;
-    }
-    return -1;
+    return hiss_opt_checked(a, prog, shortname, longname, v);
 }
 
 /* Integer options: name, field, range. */
