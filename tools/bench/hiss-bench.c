@@ -159,11 +159,7 @@ static int latency_run(hiss_stream *s, hiss_model *m, const char *label, float *
            (unsigned long long)hiss_model_param_count(m),
            (unsigned long long)hiss_model_macs_per_sample(m), hiss_backend_name(hiss_stream_backend(s)),
            block, streams);
-    long misses = 0, added = hiss_stream_latency(s);
-#ifdef HISS_BENCH_CUDA
-    misses = (long)hiss_stream_deadline_misses(s);
-    added += hiss_stream_latency(s);
-#endif
+    const long misses = (long)hiss_stream_deadline_misses(s), added = hiss_stream_latency(s);
     printf("latency per block over %ld%s calls: p50 %.1f us p99 %.1f us p99.9 %.1f us max %.1f us | "
            "p50 per sample %.3f us | budget %.1f us, over budget %ld | deadline misses %ld | "
            "added latency %ld frames\n",
