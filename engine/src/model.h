@@ -74,6 +74,10 @@ size_t hiss_model_derived_len(const hiss_config *c);
 /* Parse a comma-separated "hiss.cond" list into the model's conditioning names. */
 hiss_status hiss_model_set_cond_names(hiss_model *m, const char *file, const char *list, hiss_error *err);
 
+/* A whole model file in memory (regular files only, capped at the largest model hiss accepts);
+ * shared by every loader. The caller frees *data. */
+hiss_status hiss_read_model_file(const char *path, uint8_t **data, size_t *len, hiss_error *err);
+
 void hiss_seterr(hiss_error *err, hiss_status st, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))

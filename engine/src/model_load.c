@@ -293,11 +293,10 @@ fail:
     return st;
 }
 
-hiss_status hiss_model_load(const char *path, hiss_model **out, hiss_error *err)
+hiss_status hiss_read_model_file(const char *path, uint8_t **data, size_t *len, hiss_error *err)
 {
-    if (!out || !path)
-        return HISS_ERR_ARG;
-    *out = NULL;
+    *data = NULL;
+    *len = 0;
     FILE *fp = fopen(path, "rb");
     if (!fp) {
         hiss_seterr(err, HISS_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
@@ -330,7 +329,22 @@ hiss_status hiss_model_load(const char *path, hiss_model **out, hiss_error *err)
         free(buf);
         return HISS_ERR_IO;
     }
-    hiss_status st = hiss_model_load_memory(buf, size, path, out, err);
+    *data = buf;
+    *len = size;
+    return HISS_OK;
+}
+
+hiss_status hiss_model_load(const char *path, hiss_model **out, hiss_error *err)
+{
+    if (!out || !path)
+        return HISS_ERR_ARG;
+    *out = NULL;
+    uint8_t *buf;
+    size_t size;
+    hiss_status st = hiss_read_model_file(path, &buf, &size, err);
+    if (st != HISS_OK)
+        return st;
+    st = hiss_model_load_memory(buf, size, path, out, err);
     free(buf);
     return st;
 }

@@ -14,7 +14,6 @@
 #include "synth_model.h"
 
 #define NC HISS_SYNTH_CLASSES
-#define MAX_FILE_BYTES ((uint64_t)HISS_MAX_PARAMS * 4u + HISS_MAX_HEADER + 8u)
 
 static void shape_str(char *buf, size_t n, int ndim, const int64_t *shape)
 {
@@ -239,54 +238,14 @@ done:
     return HISS_OK;
 }
 
-/* The whole file in memory (models are at most a few hundred MB and usually tiny). */
-static hiss_status read_file(const char *path, unsigned char **data, size_t *len, hiss_error *err)
-{
-    FILE *fp = fopen(path, "rb");
-    if (!fp) {
-        hiss_seterr(err, HISS_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-        return HISS_ERR_IO;
-    }
-    struct stat sb;
-    if (fstat(fileno(fp), &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        hiss_seterr(err, HISS_ERR_IO, "%s: not a regular file", path);
-        fclose(fp);
-        return HISS_ERR_IO;
-    }
-    if ((uint64_t)sb.st_size > MAX_FILE_BYTES) {
-        hiss_seterr(err, HISS_ERR_FORMAT, "%s: file is %lld bytes, larger than any model hiss accepts", path,
-                    (long long)sb.st_size);
-        fclose(fp);
-        return HISS_ERR_FORMAT;
-    }
-    size_t size = (size_t)sb.st_size;
-    unsigned char *buf = malloc(size ? size : 1);
-    if (!buf) {
-        hiss_seterr(err, HISS_ERR_NOMEM, "%s: out of memory reading %zu bytes", path, size);
-        fclose(fp);
-        return HISS_ERR_NOMEM;
-    }
-    size_t got = fread(buf, 1, size, fp);
-    int rerr = ferror(fp);
-    fclose(fp);
-    if (got != size || rerr) {
-        hiss_seterr(err, HISS_ERR_IO, "%s: read error", path);
-        free(buf);
-        return HISS_ERR_IO;
-    }
-    *data = buf;
-    *len = size;
-    return HISS_OK;
-}
-
 hiss_status hiss_synth_model_load(const char *path, hiss_synth_model **out, hiss_error *err)
 {
     if (!out || !path)
         return HISS_ERR_ARG;
     *out = NULL;
-    unsigned char *buf;
+    uint8_t *buf;
     size_t size;
-    hiss_status st = read_file(path, &buf, &size, err);
+    hiss_status st = hiss_read_model_file(path, &buf, &size, err);
     if (st != HISS_OK)
         return st;
     st = hiss_synth_model_load_memory(buf, size, path, out, err);
@@ -298,9 +257,9 @@ hiss_status hiss_synth_file_io(const char *path, hiss_io *io, hiss_error *err)
 {
     if (!io || !path)
         return HISS_ERR_ARG;
-    unsigned char *buf;
+    uint8_t *buf;
     size_t size;
-    hiss_status st = read_file(path, &buf, &size, err);
+    hiss_status st = hiss_read_model_file(path, &buf, &size, err);
     if (st != HISS_OK)
         return st;
     st_file f;
