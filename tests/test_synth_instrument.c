@@ -61,7 +61,7 @@ static void test_one_voice(void)
     hiss_synth_sampler w;
     hiss_synth_rng r;
     doc_seed(&r, 31337, 0);
-    hiss_synth_note note = {57.0, 90, 1, 0, 0};
+    hiss_synth_note note = {57.0, 90, 1, 0, 0, 0.0};
     int prev = 128;
     for (int t = 0; t < N; t++) {
         if (t == 1200)

@@ -60,7 +60,7 @@ static int run(const char *label, const hiss_config *cfg, const char *cond, int 
     float logits[256], cf[HISS_MAX_COND];
     double lref[256], cd[HISS_MAX_COND];
     double num = 0.0, den = 0.0, worst = 0.0;
-    hiss_synth_note note = {60.0 + 0.37, 100, 1, 0, 0};
+    hiss_synth_note note = {60.0 + 0.37, 100, 1, 0, 0, 0.0};
     const double rate = c->sample_rate;
     for (int t = 0; t < STEPS; t++) {
         if (t == 2000) {

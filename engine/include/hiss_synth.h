@@ -45,6 +45,10 @@ typedef enum hiss_synth_feature {
     HISS_SYNTH_F_ONSET,     /* "onset":    exp(-t_on / 0.02 s) */
     HISS_SYNTH_F_DECAY,     /* "decay":    exp(-t_on / 1 s) */
     HISS_SYNTH_F_RELEASE,   /* "release":  0 while gated, then exp(-t_off / 0.2 s) */
+    HISS_SYNTH_F_SIN1,      /* "sin1":     sin(2 pi phase), phase: cycles of the note's frequency */
+    HISS_SYNTH_F_COS1,      /* "cos1":     cos(2 pi phase) */
+    HISS_SYNTH_F_SIN2,      /* "sin2":     sin(4 pi phase), the second harmonic */
+    HISS_SYNTH_F_COS2,      /* "cos2":     cos(4 pi phase) */
     HISS_SYNTH_F_COUNT
 } hiss_synth_feature;
 
@@ -59,7 +63,16 @@ typedef struct hiss_synth_note {
     int gate;          /* 1 while held */
     uint64_t n_on;     /* samples since note-on (0 at the note-on sample) */
     uint64_t n_off;    /* samples since the gate closed (0 at that sample); ignored while gated */
+    double phase;      /* cycles of the note's fundamental since note-on, in [0, 1) (0 at note-on) */
 } hiss_synth_note;
+
+/* A note as it sounds at its note-on sample: n_on 0, phase 0, gated. */
+hiss_synth_note hiss_synth_note_start(double pitch, int velocity);
+/* Moves n one sample on: n_on (and n_off once the gate is closed) count up and the phase
+ * advances by the frequency of n->pitch (bend included) over sample_rate, wrapped to [0, 1).
+ * Voices and trainers both call this, so that the features a model was trained on are those it
+ * is played with, bit for bit. */
+void hiss_synth_note_advance(hiss_synth_note *n, double sample_rate);
 
 float hiss_synth_feature_value(hiss_synth_feature f, const hiss_synth_note *n, double sample_rate);
 

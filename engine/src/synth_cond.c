@@ -7,14 +7,16 @@
 
 #include "hiss_synth.h"
 
-static const char *const names[HISS_SYNTH_F_COUNT] = {"pitch", "velocity", "gate", "onset", "decay",
-                                                       "release"};
+static const char *const names[HISS_SYNTH_F_COUNT] = {
+    "pitch", "velocity", "gate", "onset", "decay", "release", "sin1", "cos1", "sin2", "cos2"};
 
 /* Seconds. onset marks the attack transient, decay the slow evolution of a held note, release
  * the tail after the key goes up. */
 #define TAU_ONSET 0.02
 #define TAU_DECAY 1.0
 #define TAU_RELEASE 0.2
+
+static const double TWO_PI = 6.283185307179586476925286766559;
 
 const char *hiss_synth_feature_name(hiss_synth_feature f)
 {
@@ -44,8 +46,39 @@ float hiss_synth_feature_value(hiss_synth_feature f, const hiss_synth_note *n, d
         return (float)exp(-(double)n->n_on / (TAU_DECAY * sample_rate));
     case HISS_SYNTH_F_RELEASE:
         return n->gate ? 0.0f : (float)exp(-(double)n->n_off / (TAU_RELEASE * sample_rate));
+    case HISS_SYNTH_F_SIN1:
+        return (float)sin(TWO_PI * n->phase);
+    case HISS_SYNTH_F_COS1:
+        return (float)cos(TWO_PI * n->phase);
+    case HISS_SYNTH_F_SIN2:
+        return (float)sin(2.0 * TWO_PI * n->phase);
+    case HISS_SYNTH_F_COS2:
+        return (float)cos(2.0 * TWO_PI * n->phase);
     case HISS_SYNTH_F_COUNT:
         break;
     }
     return 0.0f;
+}
+
+hiss_synth_note hiss_synth_note_start(double pitch, int velocity)
+{
+    hiss_synth_note n;
+    memset(&n, 0, sizeof n);
+    n.pitch = pitch;
+    n.velocity = velocity;
+    n.gate = 1;
+    return n;
+}
+
+void hiss_synth_note_advance(hiss_synth_note *n, double sample_rate)
+{
+    n->n_on++;
+    if (!n->gate)
+        n->n_off++;
+    /* Accumulated rather than computed from n_on, so a pitch bend glides instead of jumping
+     * the phase; the wrap keeps the sum exact over notes of any length. */
+    const double f = 440.0 * exp2((n->pitch - 69.0) / 12.0);
+    double p = n->phase + f / sample_rate;
+    p -= floor(p);
+    n->phase = p;
 }

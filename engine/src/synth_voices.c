@@ -13,6 +13,7 @@ void hiss_synth_voices_init(hiss_synth_voices *vs, hiss_synth_voice *v, int n, d
     vs->n = n;
     /* 10 ms: short enough to follow a decay, long enough not to call the zero crossings of a
      * low note silence. */
+    vs->rate = rate;
     vs->ms_coef = 1.0 - exp(-1.0 / (0.010 * rate));
     vs->ms_threshold = pow(10.0, (double)silence_db / 10.0);
     vs->quiet_len = (uint64_t)ceil((double)silence_ms * 1e-3 * rate);
@@ -73,9 +74,7 @@ int hiss_synth_voices_note_on(hiss_synth_voices *vs, int key, int velocity, int 
     v->active = 1;
     v->key = key;
     v->key_down = 1;
-    v->note.pitch = (double)key + vs->bend;
-    v->note.velocity = velocity;
-    v->note.gate = 1;
+    v->note = hiss_synth_note_start((double)key + vs->bend, velocity);
     v->order = vs->next_order++;
     return pick;
 }
@@ -128,11 +127,10 @@ void hiss_synth_voices_all_off(hiss_synth_voices *vs)
 int hiss_synth_voices_advance(hiss_synth_voices *vs, int k, float x)
 {
     hiss_synth_voice *v = &vs->v[k];
-    v->note.n_on++;
+    hiss_synth_note_advance(&v->note, vs->rate);
     v->ms += vs->ms_coef * ((double)x * (double)x - v->ms);
     if (v->note.gate)
         return 0;
-    v->note.n_off++;
     v->quiet = v->ms < vs->ms_threshold ? v->quiet + 1 : 0;
     if (v->quiet >= vs->quiet_len || v->note.n_off >= vs->release_max) {
         v->active = 0;

@@ -34,6 +34,7 @@ typedef struct hiss_synth_voices {
     double ms_threshold;
     uint64_t quiet_len;     /* samples */
     uint64_t release_max;   /* samples */
+    double rate;            /* the model's sample rate, Hz */
 } hiss_synth_voices;
 
 /* v has n entries; rate is the model's sample rate. */
