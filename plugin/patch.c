@@ -111,6 +111,7 @@ void hp_patch_write(hp_slot *s, const hp_uris *u, LV2_Atom_Forge *forge, LV2_Ato
     /* Everything at frame 0 but the model, stamped with the frame where it took over (events
      * must come in time order, so it goes last). */
     const hp_inst *in = hp_slot_newest(s);
+    s->publish &= s->pub_mask; /* properties this plugin does not have are never sent */
     if ((s->publish & HP_PUB_ERROR) && put_string(u, forge, u->hiss_error, s->error, 0, 0))
         s->publish &= ~(uint32_t)HP_PUB_ERROR;
     if ((s->publish & HP_PUB_STATUS) && put_string(u, forge, u->hiss_status, in->status, 0, 0))

@@ -13,19 +13,45 @@ typedef struct hp_msg {
     uint32_t kind;
     uint32_t from_run; /* LOAD scheduled by run() (its answer ends in_flight), not by restore() */
     hp_inst *inst;
+    hp_inst_params params; /* LOAD: what to build the instance with */
 } hp_msg;
 _Static_assert(sizeof(hp_msg) <= 64, "hp_slot.msgbuf holds a LOAD header of at most 64 bytes");
+
+static void share_params(hp_slot *s, const hp_inst_params *p)
+{
+    uint32_t t, q;
+    memcpy(&t, &p->temperature, sizeof t);
+    memcpy(&q, &p->top_p, sizeof q);
+    atomic_store_explicit(&s->shared_voices, p->n_voices, memory_order_relaxed);
+    atomic_store_explicit(&s->shared_temperature, t, memory_order_relaxed);
+    atomic_store_explicit(&s->shared_top_p, q, memory_order_relaxed);
+    atomic_store_explicit(&s->shared_seed, p->seed, memory_order_relaxed);
+}
+
+static hp_inst_params shared_params(hp_slot *s)
+{
+    hp_inst_params p;
+    uint32_t t = atomic_load_explicit(&s->shared_temperature, memory_order_relaxed);
+    uint32_t q = atomic_load_explicit(&s->shared_top_p, memory_order_relaxed);
+    p.n_voices = atomic_load_explicit(&s->shared_voices, memory_order_relaxed);
+    memcpy(&p.temperature, &t, sizeof t);
+    memcpy(&p.top_p, &q, sizeof q);
+    p.seed = atomic_load_explicit(&s->shared_seed, memory_order_relaxed);
+    return p;
+}
 
 int hp_slot_init(hp_slot *s, const hp_host *host, const hp_inst_config *cfg)
 {
     memset(s, 0, sizeof *s);
     s->host = host;
     s->cfg = *cfg;
+    s->pub_mask = HP_PUB_ALL;
     s->fade_frames = (int)lround(HP_FADE_SECONDS * cfg->host_rate);
     if (s->fade_frames < 1)
         s->fade_frames = 1;
+    share_params(s, &s->want);
     char err[HP_TEXT_MAX];
-    s->cur = hp_inst_create(cfg, "", err);
+    s->cur = hp_inst_create(cfg, &s->want, "", err);
     if (!s->cur)
         return -1;
     if (pthread_mutex_init(&s->state_lock, NULL) != 0) {
@@ -70,6 +96,14 @@ void hp_slot_request(hp_slot *s, const char *path, uint32_t len)
     s->dirty = 1;
 }
 
+void hp_slot_set_params(hp_slot *s, const hp_inst_params *p)
+{
+    if (hp_inst_params_equal(p, &s->want))
+        return;
+    s->want = *p;
+    share_params(s, p);
+}
+
 static void trash(hp_slot *s, hp_inst *in)
 {
     in->next = s->trash;
@@ -84,7 +118,7 @@ static void flush_trash(hp_slot *s)
         /* Unlink first: a host that runs the worker at once frees t inside schedule_work. */
         s->trash = t->next;
         t->next = NULL;
-        hp_msg m = {HP_MSG_FREE, 0, t};
+        hp_msg m = {HP_MSG_FREE, 0, t, {0, 0.0f, 0.0f, 0}};
         if (w->schedule_work(w->handle, sizeof m, &m) != LV2_WORKER_SUCCESS) {
             t->next = s->trash;
             s->trash = t;
@@ -104,20 +138,37 @@ static void start_fade(hp_slot *s)
     s->publish |= HP_PUB_MODEL | HP_PUB_STATUS | HP_PUB_KNOBS;
 }
 
+/* Build the newest model again when it was built with other parameters than those wanted now;
+ * not when the same build was the last one asked for (it failed: the file is gone, say). */
+static void maybe_rebuild(hp_slot *s)
+{
+    const hp_inst *n = hp_slot_latest(s);
+    if (!n->path[0] || hp_inst_params_equal(&n->params, &s->want))
+        return;
+    if (s->sent_valid && hp_inst_params_equal(&s->sent, &s->want) && strcmp(s->req_path, n->path) == 0)
+        return;
+    memcpy(s->req_path, n->path, strlen(n->path) + 1);
+    s->dirty = 1;
+}
+
 void hp_slot_begin(hp_slot *s)
 {
     /* A fade started between two runs (in work_response) starts at this run's first frame. */
     s->run_pos = 0;
     s->swap_at = 0;
     flush_trash(s);
+    if (!s->dirty && !s->in_flight)
+        maybe_rebuild(s);
     if (s->dirty && !s->in_flight) {
-        hp_msg m = {HP_MSG_LOAD, 1, NULL};
+        hp_msg m = {HP_MSG_LOAD, 1, NULL, s->want};
         size_t n = strlen(s->req_path) + 1;
         memcpy(s->msgbuf, &m, sizeof m);
         memcpy(s->msgbuf + sizeof m, s->req_path, n);
         /* Set before scheduling: a host running the worker at once answers inside the call. */
         s->in_flight = 1;
         s->dirty = 0;
+        s->sent = s->want;
+        s->sent_valid = 1;
         LV2_Worker_Schedule *w = s->host->schedule;
         if (w->schedule_work(w->handle, (uint32_t)(sizeof m + n), s->msgbuf) != LV2_WORKER_SUCCESS) {
             s->in_flight = 0;
@@ -160,11 +211,17 @@ LV2_Worker_Status hp_slot_work_response(hp_slot *s, uint32_t size, const void *d
     memcpy(&m, data, sizeof m);
     if (m.from_run)
         s->in_flight = 0;
+    else
+        s->sent_valid = 0; /* restore() loaded with parameters of its own: compare afresh */
     if (m.kind == HP_MSG_LOADED && m.inst) {
         if (s->pending)
             trash(s, s->pending); /* superseded before it played */
         s->pending = m.inst;
-        s->error[0] = '\0';
+        /* A model that loaded but cannot play here is an error too (its status says why). */
+        if (m.inst->level == HP_ERROR)
+            memcpy(s->error, m.inst->status, sizeof s->error);
+        else
+            s->error[0] = '\0';
         s->publish |= HP_PUB_ERROR;
         start_fade(s);
     } else if (m.kind == HP_MSG_FAILED) {
@@ -191,15 +248,17 @@ static void set_state_path(hp_slot *s, const char *path)
 static void log_loaded(hp_slot *s, const hp_inst *in)
 {
     LV2_Log_Logger *lg = (LV2_Log_Logger *)&s->host->logger;
-    if (in->model && hiss_model_config(in->model)->sample_rate != s->cfg.host_rate)
+    if (in->level == HP_ERROR)
+        lv2_log_error(lg, "hiss: %s\n", in->status);
+    else if (in->level == HP_WARNING)
         lv2_log_warning(lg, "hiss: %s\n", in->status);
     else
         lv2_log_note(lg, "hiss: %s\n", in->status);
 }
 
-static hp_inst *load(hp_slot *s, const char *path, char *err)
+static hp_inst *load(hp_slot *s, const hp_inst_params *params, const char *path, char *err)
 {
-    hp_inst *in = hp_inst_create(&s->cfg, path, err);
+    hp_inst *in = hp_inst_create(&s->cfg, params, path, err);
     if (!in) {
         lv2_log_error((LV2_Log_Logger *)&s->host->logger, "hiss: model not loaded, keeping the "
                       "previous one: %s\n", err);
@@ -230,9 +289,9 @@ LV2_Worker_Status hp_slot_work(hp_slot *s, LV2_Worker_Respond_Function respond,
     memcpy(path, (const char *)data + sizeof m, n);
     path[n] = '\0';
     char reply[sizeof(hp_msg) + HP_TEXT_MAX];
-    hp_msg r = {HP_MSG_LOADED, m.from_run, NULL};
+    hp_msg r = {HP_MSG_LOADED, m.from_run, NULL, m.params};
     uint32_t rsize = sizeof r;
-    r.inst = load(s, path, reply + sizeof r);
+    r.inst = load(s, &m.params, path, reply + sizeof r);
     if (!r.inst) {
         r.kind = HP_MSG_FAILED;
         rsize += (uint32_t)strlen(reply + sizeof r) + 1;
@@ -251,7 +310,8 @@ LV2_Worker_Status hp_slot_work(hp_slot *s, LV2_Worker_Respond_Function respond,
 
 int hp_slot_load_now(hp_slot *s, const char *path)
 {
-    hp_inst *in = load(s, path, s->error);
+    hp_inst_params p = shared_params(s);
+    hp_inst *in = load(s, &p, path, s->error);
     if (!in) {
         s->publish |= HP_PUB_ERROR | HP_PUB_MODEL;
         return -1;
@@ -264,16 +324,20 @@ int hp_slot_load_now(hp_slot *s, const char *path)
     s->cur = in;
     s->next = s->pending = s->trash = NULL;
     s->fade_pos = 0;
-    s->error[0] = '\0';
+    if (in->level == HP_ERROR)
+        memcpy(s->error, in->status, sizeof s->error);
+    else
+        s->error[0] = '\0';
+    s->sent_valid = 0;
     s->publish = HP_PUB_ALL;
     return 0;
 }
 
 int hp_slot_load_via(hp_slot *s, LV2_Worker_Schedule *sched, const char *path)
 {
-    (void)s; /* the answer reaches the slot through work_response */
+    /* The answer reaches the slot through work_response. */
     char buf[sizeof(hp_msg) + HP_PATH_MAX + 1];
-    hp_msg m = {HP_MSG_LOAD, 0, NULL};
+    hp_msg m = {HP_MSG_LOAD, 0, NULL, shared_params(s)};
     size_t n = strlen(path) + 1;
     if (n > HP_PATH_MAX + 1)
         n = HP_PATH_MAX + 1; /* the worker refuses it by length and says so */

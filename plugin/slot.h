@@ -11,11 +11,18 @@
  * loads, prewarms, answers LOADED -> work_response parks it in `pending` -> the next run starts
  * the fade (next = pending) -> old and new run side by side for fade_frames -> cur = next, the
  * old instance goes to the worker to be freed. A newer load that arrives while one is pending
- * replaces it (the replaced one is freed on the worker). */
+ * replaces it (the replaced one is freed on the worker).
+ *
+ * Rebuilds. Every LOAD carries the instance parameters (hp_inst_params) the plugin wants at the
+ * time it is scheduled. When the plugin asks for other parameters (hp_slot_set_params), the
+ * slot builds the newest model again with them, through the same sequence, so the change
+ * crossfades like a swap. A rebuild that failed is not tried again until the parameters or the
+ * model change. Loads from restore() take the last parameters run() published. */
 #ifndef HP_SLOT_H
 #define HP_SLOT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "host.h"
@@ -46,7 +53,11 @@ typedef struct hp_slot {
     int in_flight;         /* a LOAD scheduled from run() has not answered yet */
     int dirty;             /* req_path holds a request not scheduled yet */
     uint32_t publish;      /* HP_PUB_* bits */
-    char req_path[HP_PATH_MAX + 1];
+    uint32_t pub_mask;     /* the HP_PUB_* properties this plugin has (default HP_PUB_ALL) */
+    hp_inst_params want;   /* the parameters instances should have */
+    hp_inst_params sent;   /* those of the last LOAD scheduled from run(), for req_path */
+    int sent_valid;        /* 0 after a load from restore(): compare with nothing */
+    char req_path[HP_PATH_MAX + 1]; /* the last path requested (kept once scheduled) */
     _Alignas(8) char msgbuf[64 + HP_PATH_MAX + 1]; /* LOAD message, kept off the audio stack */
     char error[HP_TEXT_MAX];   /* last load error ("" none) */
 
@@ -56,9 +67,15 @@ typedef struct hp_slot {
     /* non-real-time threads: the path save() writes, the last model loaded successfully */
     pthread_mutex_t state_lock;
     char state_path[HP_PATH_MAX];
+
+    /* `want` as run() last published it, for loads from restore() (a torn read gives other
+     * parameters, which the next run() corrects with a rebuild) */
+    _Atomic int32_t shared_voices;
+    _Atomic uint32_t shared_temperature, shared_top_p, shared_seed; /* float bits, seed */
 } hp_slot;
 
-/* Instantiation: starts with the no-model instance. Returns 0, or -1 (out of memory). */
+/* Instantiation: starts with the no-model instance, and with parameters all zero (what the FX
+ * plugin keeps). Returns 0, or -1 (out of memory). */
 int hp_slot_init(hp_slot *s, const hp_host *host, const hp_inst_config *cfg);
 /* Frees every instance it holds; the host has stopped the worker by now. */
 void hp_slot_destroy(hp_slot *s);
@@ -67,8 +84,11 @@ void hp_slot_destroy(hp_slot *s);
 
 /* A patch:Set of the model path (latest wins when several arrive before the worker answers). */
 void hp_slot_request(hp_slot *s, const char *path, uint32_t len);
-/* At the top of run(): hand replaced instances to the worker, schedule the pending request,
- * start a fade when a loaded model waits. */
+/* The parameters instances should be built with, from now on; a change rebuilds the newest model
+ * at the next hp_slot_begin. Also callable while the plugin does not run (before restore()). */
+void hp_slot_set_params(hp_slot *s, const hp_inst_params *p);
+/* At the top of run(): hand replaced instances to the worker, schedule the pending request (or a
+ * rebuild), start a fade when a loaded model waits. */
 void hp_slot_begin(hp_slot *s);
 /* Frames left in the running fade, 0 when none runs. */
 static inline int hp_slot_fade_left(const hp_slot *s)
@@ -85,6 +105,11 @@ static inline const hp_inst *hp_slot_newest(const hp_slot *s)
 {
     return s->next ? s->next : s->cur;
 }
+/* The newest instance the slot holds, playing or waiting to. */
+static inline const hp_inst *hp_slot_latest(const hp_slot *s)
+{
+    return s->pending ? s->pending : hp_slot_newest(s);
+}
 
 /* ---- worker interface ---- */
 LV2_Worker_Status hp_slot_work(hp_slot *s, LV2_Worker_Respond_Function respond,
@@ -94,7 +119,8 @@ LV2_Worker_Status hp_slot_work_response(hp_slot *s, uint32_t size, const void *d
 /* ---- state (non-real-time) ---- */
 
 /* Load now, in the calling thread, and install without a fade: for restore() while the plugin
- * does not run. Returns 0, or -1 with the error kept for notify and logged. */
+ * does not run. Returns 0, or -1 with the error kept for notify and logged. Both loads take the
+ * parameters last set (hp_slot_set_params). */
 int hp_slot_load_now(hp_slot *s, const char *path);
 /* Load through the given worker schedule (restore() while running, state:threadSafeRestore). */
 int hp_slot_load_via(hp_slot *s, LV2_Worker_Schedule *sched, const char *path);

@@ -2,6 +2,7 @@
 
 #include <lv2/atom/atom.h>
 #include <lv2/buf-size/buf-size.h>
+#include <lv2/midi/midi.h>
 #include <lv2/parameters/parameters.h>
 #include <lv2/patch/patch.h>
 
@@ -16,6 +17,7 @@ void hp_uris_map(hp_uris *u, LV2_URID_Map *map)
     u->atom_Object = map->map(h, LV2_ATOM__Object);
     u->atom_Blank = map->map(h, LV2_ATOM__Blank);
     u->atom_Sequence = map->map(h, LV2_ATOM__Sequence);
+    u->midi_MidiEvent = map->map(h, LV2_MIDI__MidiEvent);
     u->atom_eventTransfer = map->map(h, LV2_ATOM__eventTransfer);
     u->patch_Set = map->map(h, LV2_PATCH__Set);
     u->patch_Get = map->map(h, LV2_PATCH__Get);

@@ -7,6 +7,7 @@
 #define HP_NS "https://hiss-audio.org/ns#"
 #define HP_URI_FX "https://hiss-audio.org/plugins/fx"
 #define HP_URI_FX_STEREO "https://hiss-audio.org/plugins/fx-stereo"
+#define HP_URI_SYNTH "https://hiss-audio.org/plugins/synth"
 
 /* patch:writable: the model file (atom:Path). */
 #define HP__model HP_NS "model"
@@ -25,7 +26,7 @@
 
 typedef struct hp_uris {
     LV2_URID atom_Path, atom_String, atom_URID, atom_Int, atom_Float, atom_Object, atom_Blank;
-    LV2_URID atom_Sequence;
+    LV2_URID atom_Sequence, midi_MidiEvent;
     LV2_URID atom_eventTransfer;
     LV2_URID patch_Set, patch_Get, patch_property, patch_value;
     LV2_URID hiss_model, hiss_status, hiss_error, hiss_knob_label[HP_MAX_KNOBS], hiss_active_knobs;

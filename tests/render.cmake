@@ -3,6 +3,10 @@
 #   render_resampler_noalloc  no allocation after creation (replaces malloc: not under ASan)
 #   render_<case>             end-to-end runs of hiss-render (tests/render/render_test.sh), the
 #                             numbers checked by render_check against the engine called directly
+#   render_midi_<case>, render_whole
+#                             hiss-render --midi (synth models) against the same song rendered by
+#                             synth_check through the hiss_synth API, and the whole-file path of
+#                             effect models (tests/render/midi_test.sh)
 if(TARGET hiss_tools_common AND TARGET PkgConfig::HISS_SOXR)
   add_executable(test_resampler render/test_resampler.c)
   target_link_libraries(test_resampler PRIVATE hiss_tools_common hiss_static PkgConfig::HISS_SOXR m)
@@ -28,6 +32,16 @@ if(TARGET hiss-render)
               $<TARGET_FILE:hiss-render> $<TARGET_FILE:render_check>
               ${CMAKE_CURRENT_BINARY_DIR}/render-work/${c})
     set_tests_properties(render_${c} PROPERTIES SKIP_RETURN_CODE 77)
+  endforeach()
+
+  add_executable(synth_check render/synth_check.c)
+  target_link_libraries(synth_check PRIVATE hiss_static PkgConfig::HISS_SNDFILE m)
+  foreach(c midi_render midi_options midi_errors midi_signal whole)
+    add_test(NAME render_${c}
+      COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/render/midi_test.sh ${c}
+              $<TARGET_FILE:hiss-render> $<TARGET_FILE:synth_check> $<TARGET_FILE:render_check>
+              ${CMAKE_CURRENT_BINARY_DIR}/render-work/${c})
+    set_tests_properties(render_${c} PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300)
   endforeach()
 else()
   message(STATUS "hiss: hiss-render not built: its tests are not either")

@@ -224,3 +224,61 @@ double synth_ref_mulaw_decode(int c)
     const double y = 2.0 * c / mu - 1.0;
     return copysign((pow(1.0 + mu, fabs(y)) - 1.0) / mu, y);
 }
+
+synth_ref_note synth_ref_note_start(double pitch, int velocity)
+{
+    synth_ref_note n = {pitch, velocity, 1, 0, 0, 0.0};
+    return n;
+}
+
+void synth_ref_note_release(synth_ref_note *n)
+{
+    if (n->gate) {
+        n->gate = 0;
+        n->n_off = 0;
+    }
+}
+
+void synth_ref_note_advance(synth_ref_note *n, double rate)
+{
+    n->n_on++;
+    if (!n->gate)
+        n->n_off++;
+    const double f = 440.0 * exp2((n->pitch - 69.0) / 12.0);
+    n->phase += f / rate;
+    n->phase -= floor(n->phase);
+}
+
+double synth_ref_feature(const char *name, const synth_ref_note *n, double rate)
+{
+    const double two_pi = 6.283185307179586476925286766559;
+    if (!strcmp(name, "pitch"))
+        return (n->pitch - 69.0) / 12.0;
+    if (!strcmp(name, "velocity"))
+        return n->velocity / 127.0;
+    if (!strcmp(name, "gate"))
+        return n->gate ? 1.0 : 0.0;
+    if (!strcmp(name, "onset"))
+        return exp(-(double)n->n_on / (0.02 * rate));
+    if (!strcmp(name, "decay"))
+        return exp(-(double)n->n_on / (1.0 * rate));
+    if (!strcmp(name, "release"))
+        return n->gate ? 0.0 : exp(-(double)n->n_off / (0.2 * rate));
+    if (!strcmp(name, "sin1"))
+        return sin(two_pi * n->phase);
+    if (!strcmp(name, "cos1"))
+        return cos(two_pi * n->phase);
+    if (!strcmp(name, "sin2"))
+        return sin(2.0 * two_pi * n->phase);
+    if (!strcmp(name, "cos2"))
+        return cos(2.0 * two_pi * n->phase);
+    fprintf(stderr, "synth_ref: unknown feature \"%s\"\n", name);
+    exit(2);
+}
+
+void synth_ref_features(const hiss_synth_model *m, const synth_ref_note *n, double *out)
+{
+    const hiss_config *c = hiss_synth_model_config(m);
+    for (int i = 0; i < c->n_cond; i++)
+        out[i] = synth_ref_feature(hiss_synth_feature_name(hiss_synth_model_feature(m, i)), n, c->sample_rate);
+}

@@ -1,5 +1,6 @@
 /* The polyphonic instrument end to end: one voice equals a loop written here from docs/synth.md
- * (features, step, sampler, per-note seeding, mu-law decoding), renders do not depend on block
+ * (features from the reference's own note clocks and phase, through a pitch bend and the
+ * release; step, sampler, per-note seeding, mu-law decoding), renders do not depend on block
  * sizes, two notes sound as the sum of each alone (whatever voice they land in), seeds
  * reproduce, raw MIDI bytes act as the calls they stand for, voices are freed by the silence rule
  * at the predicted sample, and a model that gives NaN logits has its voice cut. */
@@ -9,6 +10,7 @@
 #include <string.h>
 
 #include "hiss_synth.h"
+#include "synth_ref.h"
 
 static int failures;
 #define CHECK(cond, ...)                                                                            \
@@ -51,29 +53,33 @@ static void test_one_voice(void)
     }
     float *out = calloc(N, sizeof(float)), *want = calloc(N, sizeof(float));
     hiss_synth_note_on(s, 57, 90);
-    hiss_synth_process(s, out, 1200);
+    hiss_synth_process(s, out, 700);
+    hiss_synth_pitch_bend(s, -0.75f); /* -1.5 semitones at the default range of 2 */
+    hiss_synth_process(s, out + 700, 500);
     hiss_synth_note_off(s, 57);
     hiss_synth_process(s, out + 1200, N - 1200);
 
     float *state = calloc(hiss_synth_state_floats(model), sizeof(float));
     float *scratch = calloc(hiss_synth_scratch_floats(model), sizeof(float));
     float logits[256], cond[HISS_MAX_COND];
+    double cd[HISS_MAX_COND];
     hiss_synth_sampler w;
     hiss_synth_rng r;
     doc_seed(&r, 31337, 0);
-    hiss_synth_note note = {57.0, 90, 1, 0, 0, 0.0};
+    synth_ref_note note = synth_ref_note_start(57.0, 90);
     int prev = 128;
     for (int t = 0; t < N; t++) {
+        if (t == 700)
+            note.pitch = 57.0 - 1.5;
         if (t == 1200)
-            note.gate = 0;
+            synth_ref_note_release(&note);
+        synth_ref_features(model, &note, cd);
         for (int i = 0; i < c->n_cond; i++)
-            cond[i] = hiss_synth_feature_value(hiss_synth_model_feature(model, i), &note, c->sample_rate);
+            cond[i] = (float)cd[i];
         hiss_synth_step(model, state, prev, cond, logits, scratch);
         prev = hiss_synth_sample(&w, logits, 0.9f, 0.95f, &r);
         want[t] = hiss_synth_mulaw_decode(prev);
-        note.n_on++;
-        if (!note.gate)
-            note.n_off++;
+        synth_ref_note_advance(&note, c->sample_rate);
     }
     int diff = 0;
     double e = 0.0;
@@ -290,7 +296,7 @@ int main(void)
     c.d_conv = 4;
     c.sample_rate = 16000;
     hiss_error err;
-    if (hiss_synth_model_init(&c, "pitch,velocity,gate,onset,decay,release", 0, 99, &model, &err) != HISS_OK) {
+    if (hiss_synth_model_init(&c, "pitch,velocity,gate,onset,decay,release,sin1,cos1", 0, 99, &model, &err) != HISS_OK) {
         printf("FAIL init: %s\n", err.msg);
         return 1;
     }

@@ -11,9 +11,24 @@ if(TARGET hiss_train)
     add_test(NAME test_train_${n} COMMAND test_train_${n})
     set_tests_properties(test_train_${n} PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 600)
   endforeach()
+  # The synth trainer: gradients and forward against the float64 reference of tests/synth_ref.c
+  # (tests/synth.cmake builds it), convergence on a synthetic instrument, determinism.
+  if(TARGET hiss_synth_ref)
+    foreach(n synth_grad synth_converge synth_determinism)
+      add_executable(test_train_${n} ${CMAKE_CURRENT_SOURCE_DIR}/test_train_${n}.c)
+      target_include_directories(test_train_${n} PRIVATE ${HT_TEST_REF})
+      target_link_libraries(test_train_${n} PRIVATE hiss_train hiss_synth_ref)
+      target_compile_definitions(test_train_${n} PRIVATE HISS_TEST_TMP="${CMAKE_CURRENT_BINARY_DIR}")
+      add_test(NAME test_train_${n} COMMAND test_train_${n})
+      set_tests_properties(test_train_${n} PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 600)
+    endforeach()
+  endif()
   # Thousands of training steps: numerics are checked in the plain build; under the sanitizers
   # the gradient check, determinism and CLI tests exercise the same code paths.
   set_tests_properties(test_train_converge PROPERTIES LABELS nosan)
+  if(TARGET test_train_synth_converge)
+    set_tests_properties(test_train_synth_converge PROPERTIES LABELS nosan)
+  endif()
 else()
   add_test(NAME test_train
            COMMAND sh -c "echo 'skipped: the trainer is built with the tools (HISS_TOOLS=ON)'; exit 77")

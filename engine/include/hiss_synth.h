@@ -3,7 +3,7 @@
  *
  * Each sample, a voice feeds the model the previous output sample (as one of 256 mu-law classes,
  * through an embedding) plus conditioning computed from its MIDI note (pitch, velocity, gate,
- * times since note-on and note-off); the model gives 256 logits, a class is drawn from them
+ * times since note-on and note-off, the phase of its fundamental); the model gives 256 logits, a class is drawn from them
  * (temperature, nucleus top-p, a seeded generator per note), decoded to audio, and fed back.
  * Voices are independent streams summed into one mono output. docs/synth.md gives the file
  * format, the conditioning formulas and the mu-law mapping.
@@ -103,6 +103,10 @@ const hiss_config *hiss_synth_model_config(const hiss_synth_model *m);
 hiss_synth_feature hiss_synth_model_feature(const hiss_synth_model *m, int i);
 const char *hiss_synth_model_meta(const hiss_synth_model *m, const char *key);
 uint64_t hiss_synth_model_param_count(const hiss_synth_model *m);
+/* Multiply-adds per sample of one voice: the backbone's, as hiss_model_macs_per_sample counts
+ * them, plus the head's (256 + n_cond) * d_model (lm_head and cond_proj; the embedding is a
+ * lookup). The sampler's work is not counted. */
+uint64_t hiss_synth_model_macs_per_sample(const hiss_synth_model *m);
 /* Parameter tensors by name (the head's and the backbone's), float32 row-major; .data is NULL
  * when absent. For tools (the trainer); change nothing while a synth uses the model. */
 hiss_tensor hiss_synth_model_tensor_by_name(const hiss_synth_model *m, const char *name);

@@ -16,14 +16,29 @@ int hiss_synth_is_backbone_tensor(const char *name)
     return strncmp(name, "backbone.", 9) == 0;
 }
 
+/* "pitch, velocity, ..." for messages. */
+static void feature_list(char *buf, size_t n)
+{
+    size_t used = 0;
+    buf[0] = 0;
+    for (int f = 0; f < HISS_SYNTH_F_COUNT && used < n; f++) {
+        const int w = snprintf(buf + used, n - used, "%s%s", f ? ", " : "",
+                               hiss_synth_feature_name((hiss_synth_feature)f));
+        if (w < 0)
+            break;
+        used += (size_t)w;
+    }
+}
+
 static hiss_status parse_features(const char *file, const char *list, int n_cond,
                                   hiss_synth_feature *feat, hiss_error *err)
 {
     int n = 0, seen[HISS_SYNTH_F_COUNT] = {0};
+    char known[160];
+    feature_list(known, sizeof known);
     if (!list) {
         hiss_seterr(err, HISS_ERR_MODEL, "%s: metadata \"hiss.cond\" is missing: a synth model names the "
-                    "feature of each of its %d conditioning inputs (pitch, velocity, gate, onset, decay, "
-                    "release)", file, n_cond);
+                    "feature of each of its %d conditioning inputs (%s)", file, n_cond, known);
         return HISS_ERR_MODEL;
     }
     const char *p = list;
@@ -45,8 +60,7 @@ static hiss_status parse_features(const char *file, const char *list, int n_cond
         }
         if (f < 0) {
             hiss_seterr(err, HISS_ERR_MODEL, "%s: metadata \"hiss.cond\" (\"%.128s\"): \"%.*s\" is not a synth "
-                        "feature (pitch, velocity, gate, onset, decay, release)", file, list,
-                        (int)(len > 64 ? 64 : len), p);
+                        "feature (%s)", file, list, (int)(len > 64 ? 64 : len), p, known);
             return HISS_ERR_MODEL;
         }
         if (seen[f]) {
@@ -270,6 +284,14 @@ uint64_t hiss_synth_model_param_count(const hiss_synth_model *m)
         if (hiss_synth_is_backbone_tensor(m->bb->tensors[i].name))
             n += m->bb->tensors[i].numel;
     return n;
+}
+
+uint64_t hiss_synth_model_macs_per_sample(const hiss_synth_model *m)
+{
+    /* The backbone model counts an fx head of one input and one output (2 d_model) that a synth
+     * does not run; the synth head replaces it. */
+    const uint64_t dm = (uint64_t)m->cfg.d_model;
+    return hiss_model_macs_per_sample(m->bb) - 2 * dm + (HISS_SYNTH_CLASSES + (uint64_t)m->cfg.n_cond) * dm;
 }
 
 hiss_tensor hiss_synth_model_tensor_by_name(const hiss_synth_model *m, const char *name)

@@ -1,6 +1,7 @@
 /* The audio thread's work (dsp.h). MIDI from the live ring takes effect at the start of the block
  * it is found in (its exact time within the previous block is not known here); events of a MIDI
- * file take effect at their own sample, so a file played live renders exactly as offline. */
+ * file take effect at their own sample through the player that hiss-render --midi uses too
+ * (tools/midi/midiplay.h), so a file played live renders exactly as offline. */
 #include <math.h>
 #include <string.h>
 
@@ -13,30 +14,17 @@ static void drain_midi(hiss_host_dsp *d)
         hiss_synth_midi(d->synth, m.b, m.len);
 }
 
-static void play_file_until(hiss_host_dsp *d, uint64_t frame)
-{
-    while (d->file_next < d->file_n && d->file_frame[d->file_next] <= frame) {
-        const hiss_midi_event *e = &d->file[d->file_next++];
-        hiss_synth_midi(d->synth, e->msg, e->len);
-    }
-}
-
 static void run_synth(hiss_host_dsp *d, float *out, int n)
 {
     if (d->midi)
         drain_midi(d);
-    int t = 0;
-    while (t < n) {
-        const uint64_t now = d->frames + (uint64_t)t;
-        play_file_until(d, now);
-        int m = n - t;
-        if (d->file_next < d->file_n && d->file_frame[d->file_next] < now + (uint64_t)m)
-            m = (int)(d->file_frame[d->file_next] - now);
-        hiss_synth_process(d->synth, out + t, m);
-        t += m;
+    if (d->file) {
+        hiss_midi_player_process(d->file, d->synth, out, n);
+        if (hiss_midi_player_done(d->file))
+            atomic_store_explicit(&d->file_done, 1, memory_order_relaxed);
+    } else {
+        hiss_synth_process(d->synth, out, n);
     }
-    if (d->file && d->file_next == d->file_n)
-        atomic_store_explicit(&d->file_done, 1, memory_order_relaxed);
     atomic_store_explicit(&d->voices, hiss_synth_active_voices(d->synth), memory_order_relaxed);
 }
 

@@ -11,7 +11,7 @@
 #include "hiss.h"
 #include "hiss_synth.h"
 #include "midi_in.h"
-#include "midifile.h"
+#include "midiplay.h"
 #include "recorder.h"
 
 typedef struct hiss_host_dsp {
@@ -21,9 +21,7 @@ typedef struct hiss_host_dsp {
     float *zeros;                  /* [max_block]: input when the device gives none */
     float gain;
     hiss_midi_in *midi;            /* live MIDI, or NULL */
-    const hiss_midi_event *file;   /* --midi-file events, or NULL */
-    const uint64_t *file_frame;    /* the frame each event plays at: llround(time * rate) */
-    size_t file_n, file_next;
+    hiss_midi_player *file;        /* --midi-file events at their samples (tools/midi), or NULL */
     hiss_recorder *rec;            /* or NULL */
     uint64_t frames;               /* audio thread's own count */
 

@@ -19,7 +19,7 @@
 #include "hiss.h"
 #include "hiss_synth.h"
 #include "midi_in.h"
-#include "midifile.h"
+#include "midiplay.h"
 #include "opts.h"
 #include "recorder.h"
 
@@ -228,7 +228,7 @@ typedef struct host {
     hiss_synth_model *sm;
     hiss_synth *synth;
     hiss_midi_file mf;
-    uint64_t *mf_frames;
+    hiss_midi_player player;
     hiss_midi_in midi;
     int midi_open;
     hiss_recorder rec;
@@ -327,13 +327,10 @@ static int setup_midi(host *h)
             fprintf(stderr, "hiss-host: %s\n", msg);
             return -1;
         }
-        h->mf_frames = calloc(h->mf.n_events + 1, sizeof *h->mf_frames);
-        if (!h->mf_frames) {
-            fprintf(stderr, "hiss-host: out of memory\n");
+        if (hiss_midi_player_init(&h->player, &h->mf, h->rate, msg, sizeof msg) != 0) {
+            fprintf(stderr, "hiss-host: %s\n", msg);
             return -1;
         }
-        for (size_t i = 0; i < h->mf.n_events; i++)
-            h->mf_frames[i] = (uint64_t)llround(h->mf.events[i].time * h->rate);
     }
     if (h->o.midi_port || h->o.midi_virtual) {
         if (hiss_midi_in_open(&h->midi, h->o.midi_api, h->o.midi_port, h->o.midi_virtual, msg, sizeof msg) != 0) {
@@ -385,8 +382,8 @@ static void cleanup(host *h)
     hiss_synth_model_free(h->sm);
     hiss_stream_free(h->stream);
     hiss_model_free(h->fx);
+    hiss_midi_player_free(&h->player);
     hiss_midi_free(&h->mf);
-    free(h->mf_frames);
     free(h->dsp.zeros);
 }
 
@@ -455,9 +452,7 @@ int main(int argc, char **argv)
     d->zeros = calloc((size_t)d->max_block, sizeof(float));
     d->gain = (float)pow(10.0, h.o.gain_db / 20.0);
     d->midi = h.midi_open ? &h.midi : NULL;
-    d->file = h.mf.events;
-    d->file_frame = h.mf_frames;
-    d->file_n = h.mf.n_events;
+    d->file = h.o.midi_file ? &h.player : NULL;
     if (!d->zeros) {
         fprintf(stderr, "hiss-host: out of memory\n");
         goto out;

@@ -1,12 +1,17 @@
-/* hiss-render: run a hiss model over an audio file, offline.
+/* hiss-render: run a hiss model over an audio file, or play a synth model from a MIDI file,
+ * offline.
  *
- *   hiss-render -m MODEL [options] IN OUT
+ *   hiss-render -m MODEL [options] IN OUT           an effect model ("hiss.io": "fx")
+ *   hiss-render --midi SONG.mid -m MODEL [options] OUT   a synth model ("synth")
  *
- * The output has IN's frame count and sample rate and is time-aligned with IN: any latency of the
- * processing (the resampler's, or a GPU backend's) is removed by dropping that many frames at
- * the start and feeding silence at the end. OUT is written to a temporary file beside it and
- * renamed into place only when everything succeeded, so a failed or interrupted run leaves no
- * partial OUT and an existing OUT untouched.
+ * An effect model's output has IN's frame count and sample rate and is time-aligned with IN: any
+ * latency of the processing (the resampler's, or a GPU backend's) is removed by dropping that
+ * many frames at the start and feeding silence at the end. With the CUDA backend at the model's
+ * rate (or --whole) the file is read whole and each channel goes through hiss_render_offline at
+ * once (render_whole.c); otherwise it streams block by block (here). The MIDI path is
+ * render_midi.c. OUT is written to a temporary file beside it and renamed into place only when
+ * everything succeeded, so a failed or interrupted run leaves no partial OUT and an existing OUT
+ * untouched.
  *
  * Exit status: 0 done, 1 runtime error (files, model, rates, backend), 2 usage error,
  * 128+N when stopped by signal N (SIGINT, SIGTERM). */
@@ -23,15 +28,14 @@
 
 #include "audiofile.h"
 #include "hiss.h"
+#include "hiss_synth.h"
 #include "opts.h"
 #include "progress.h"
+#include "render.h"
 #ifdef HISS_HAVE_SOXR
 #include "resampler.h"
 #include <soxr.h>
 #endif
-
-enum { EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
-enum { MAX_CONDS = 256, MAX_BLOCK = 1 << 20 };
 
 /* The one piece of global state: a signal handler can only talk through a global, and it only
  * records which signal arrived; the render loop polls it and cleans up. */
@@ -42,35 +46,15 @@ static void on_signal(int sig)
     g_signal = sig;
 }
 
-typedef struct cond_arg {
-    const char *name; /* points into argv */
-    size_t name_len;
-    double value;
-} cond_arg;
-
-typedef struct render_opts {
-    const char *model_path;
-    const char *in_path;
-    const char *out_path;
-    int mono;
-    int block;
-    int quiet;
-    double gain_in_db, gain_out_db, mix;
-    cond_arg conds[MAX_CONDS];
-    int n_conds;
-    hiss_rate_mode rate_mode;
-    int format; /* SF_FORMAT_FLOAT / _PCM_24 / _PCM_16, 0: default */
-    hiss_backend backend;
-    int vhq;
-} render_opts;
-
-static const char *prog = "hiss-render";
+static const char *prog = RENDER_PROG;
 
 static void usage(FILE *f)
 {
     fprintf(f,
             "Usage: %s -m MODEL [options] IN OUT\n"
-            "Run a hiss model (.safetensors) over the audio file IN and write OUT.\n"
+            "       %s --midi SONG.mid -m MODEL [options] OUT\n"
+            "Run an effect model (.safetensors) over the audio file IN and write OUT, or play a\n"
+            "synth model from the Standard MIDI File SONG.mid (format 0 or 1) into OUT.\n"
             "\n"
             "  -m, --model FILE      the model (required)\n"
             "      --mono            mix the channels down to one (their mean) and write mono\n"
@@ -86,15 +70,34 @@ static void usage(FILE *f)
             "      --quality Q       resampler quality: hq (default) or vhq\n"
             "      --format F        output samples: float, 24 or 16 (default: IN's when it is\n"
             "                        one of these, else float; what OUT's container can hold)\n"
-            "      --backend B       cpu, cuda or auto (default auto)\n"
+            "      --backend B       cpu, cuda or auto (default auto); with cuda at the model's\n"
+            "                        rate the file is read whole and rendered at once\n"
+            "      --whole           read IN whole and render each channel at once\n"
+            "                        (hiss_render_offline) on any backend; needs IN at the\n"
+            "                        model's rate\n"
             "  -q, --quiet           no summary line\n"
             "  -h, --help            this text\n"
             "      --version         version numbers\n"
             "\n"
+            "synth (--midi) options:\n"
+            "      --midi FILE       play this MIDI file (each event at sample\n"
+            "                        llround(time * rate), as hiss-host --midi-file does)\n"
+            "      --voices N        polyphony, 1 to 64 (default 8)\n"
+            "      --temperature T   sampling temperature, 0 to 100 (default 1; 0: the most\n"
+            "                        probable class)\n"
+            "      --top-p P         nucleus mass, (0, 1] (default 1: no truncation)\n"
+            "      --seed N          sampler seed (default 0): a seed and a file give one render\n"
+            "      --tail SECONDS    after the file's end, render on until every voice is free,\n"
+            "                        at most this long (default 10)\n"
+            "      --release-max S   a released voice stops after this long even if not yet\n"
+            "                        silent (default 10)\n"
+            "  --format, --gain-out, --backend (cpu; auto means cpu) and --quiet apply too.\n"
+            "\n"
             "OUT's container comes from its extension (wav, flac, aiff, ogg, caf, w64, ...).\n"
-            "OUT has IN's length and rate and is time-aligned with IN. Exit status: 0 done,\n"
-            "1 runtime error, 2 usage error.\n",
-            prog);
+            "An effect model's OUT has IN's length and rate and is time-aligned with IN; a\n"
+            "synth's OUT is mono at the model's rate. Exit status: 0 done, 1 runtime error,\n"
+            "2 usage error.\n",
+            prog, prog);
 }
 
 static int usage_error(const char *fmt, const char *a, const char *b)
@@ -128,7 +131,14 @@ static int parse_args(int argc, char **argv, render_opts *o, int *done)
     o->mix = 1.0;
     o->rate_mode = HISS_RATE_STRICT;
     o->backend = HISS_BACKEND_AUTO;
+    o->voices = 8;
+    o->temperature = 1.0;
+    o->top_p = 1.0;
+    o->tail_s = 10.0;
+    o->release_max_s = 10.0;
     *done = 0;
+    /* Options that belong to one kind of model, to refuse them with the other. */
+    const char *fx_only = NULL, *synth_only = NULL;
     const char *pos[2];
     int n_pos = 0;
     int only_pos = 0;
@@ -169,6 +179,53 @@ static int parse_args(int argc, char **argv, render_opts *o, int *done)
             if (m < 0)
                 return EXIT_USAGE;
             o->mono = 1;
+            fx_only = "--mono";
+        } else if ((m = opt(&a, NULL, "whole", NULL))) {
+            if (m < 0)
+                return EXIT_USAGE;
+            o->whole = 1;
+            fx_only = "--whole";
+        } else if ((m = opt(&a, NULL, "midi", &v))) {
+            if (m < 0)
+                return EXIT_USAGE;
+            o->midi_path = v;
+        } else if ((m = opt(&a, NULL, "voices", &v))) {
+            if (m < 0)
+                return EXIT_USAGE;
+            if (hiss_parse_long(v, 1, 64, &o->voices) != 0)
+                return usage_error("--voices '%s': expected a whole number from 1 to 64%s", v, "");
+            synth_only = "--voices";
+        } else if ((m = opt(&a, NULL, "seed", &v))) {
+            if (m < 0)
+                return EXIT_USAGE;
+            if (hiss_parse_long(v, 0, 0x7FFFFFFFFFFFFFFFL, &o->seed) != 0)
+                return usage_error("--seed '%s': expected a whole number from 0 to 2^63-1%s", v, "");
+            synth_only = "--seed";
+        } else if ((m = opt(&a, NULL, "temperature", &v))) {
+            if (m < 0)
+                return EXIT_USAGE;
+            if (hiss_parse_double(v, &o->temperature) != 0 || o->temperature < 0.0 || o->temperature > 100.0)
+                return usage_error("--temperature '%s': expected a number from 0 to 100%s", v, "");
+            synth_only = "--temperature";
+        } else if ((m = opt(&a, NULL, "top-p", &v))) {
+            if (m < 0)
+                return EXIT_USAGE;
+            if (hiss_parse_double(v, &o->top_p) != 0 || !(o->top_p > 0.0 && o->top_p <= 1.0))
+                return usage_error("--top-p '%s': expected a number in (0, 1]%s", v, "");
+            synth_only = "--top-p";
+        } else if ((m = opt(&a, NULL, "tail", &v))) {
+            if (m < 0)
+                return EXIT_USAGE;
+            if (hiss_parse_double(v, &o->tail_s) != 0 || o->tail_s < 0.0 || o->tail_s > 3600.0)
+                return usage_error("--tail '%s': expected seconds from 0 to 3600%s", v, "");
+            synth_only = "--tail";
+        } else if ((m = opt(&a, NULL, "release-max", &v))) {
+            if (m < 0)
+                return EXIT_USAGE;
+            if (hiss_parse_double(v, &o->release_max_s) != 0 || !(o->release_max_s > 0.0) ||
+                o->release_max_s > 3600.0)
+                return usage_error("--release-max '%s': expected seconds in (0, 3600]%s", v, "");
+            synth_only = "--release-max";
         } else if ((m = opt(&a, "q", "quiet", NULL))) {
             if (m < 0)
                 return EXIT_USAGE;
@@ -181,11 +238,13 @@ static int parse_args(int argc, char **argv, render_opts *o, int *done)
                 return usage_error("--block '%s': expected a whole number from 1 to 1048576%s", v,
                                    "");
             o->block = (int)b;
+            fx_only = "--block";
         } else if ((m = opt(&a, NULL, "gain-in", &v))) {
             if (m < 0)
                 return EXIT_USAGE;
             if (hiss_parse_double(v, &o->gain_in_db) != 0 || fabs(o->gain_in_db) > 200.0)
                 return usage_error("--gain-in '%s': expected a number of dB (-200..200)%s", v, "");
+            fx_only = "--gain-in";
         } else if ((m = opt(&a, NULL, "gain-out", &v))) {
             if (m < 0)
                 return EXIT_USAGE;
@@ -196,6 +255,7 @@ static int parse_args(int argc, char **argv, render_opts *o, int *done)
                 return EXIT_USAGE;
             if (hiss_parse_double(v, &o->mix) != 0 || o->mix < 0.0 || o->mix > 1.0)
                 return usage_error("--mix '%s': expected a number from 0 to 1%s", v, "");
+            fx_only = "--mix";
         } else if ((m = opt(&a, NULL, "cond", &v))) {
             if (m < 0)
                 return EXIT_USAGE;
@@ -209,6 +269,7 @@ static int parse_args(int argc, char **argv, render_opts *o, int *done)
             c->name_len = (size_t)(eq - v);
             if (hiss_parse_double(eq + 1, &c->value) != 0)
                 return usage_error("--cond '%s': '%s' is not a number", v, eq + 1);
+            fx_only = "--cond";
         } else if ((m = opt(&a, NULL, "rate-mode", &v))) {
             if (m < 0)
                 return EXIT_USAGE;
@@ -220,6 +281,7 @@ static int parse_args(int argc, char **argv, render_opts *o, int *done)
                 o->rate_mode = HISS_RATE_RESAMPLE;
             else
                 return usage_error("--rate-mode '%s': expected strict, delta or resample%s", v, "");
+            fx_only = "--rate-mode";
         } else if ((m = opt(&a, NULL, "quality", &v))) {
             if (m < 0)
                 return EXIT_USAGE;
@@ -229,6 +291,7 @@ static int parse_args(int argc, char **argv, render_opts *o, int *done)
                 o->vhq = 1;
             else
                 return usage_error("--quality '%s': expected hq or vhq%s", v, "");
+            fx_only = "--quality";
         } else if ((m = opt(&a, NULL, "format", &v))) {
             if (m < 0)
                 return EXIT_USAGE;
@@ -257,6 +320,19 @@ static int parse_args(int argc, char **argv, render_opts *o, int *done)
     }
     if (!o->model_path)
         return usage_error("no model given (-m MODEL)%s%s", "", "");
+    if (o->midi_path) {
+        if (fx_only)
+            return usage_error("%s applies to effect models, not to --midi (a synth model)%s", fx_only, "");
+        if (n_pos == 0)
+            return usage_error("missing OUT%s%s", "", "");
+        if (n_pos > 1)
+            return usage_error("with --midi, give only OUT (the MIDI file is the input); unexpected '%s'%s",
+                               pos[1], "");
+        o->out_path = pos[0];
+        return 0;
+    }
+    if (synth_only)
+        return usage_error("%s applies to synth models played from a MIDI file (--midi FILE)%s", synth_only, "");
     if (n_pos < 2)
         return usage_error("%s%s", n_pos == 0 ? "missing IN and OUT" : "missing OUT", "");
     o->in_path = pos[0];
@@ -353,6 +429,66 @@ static const char *rate_mode_name(hiss_rate_mode m)
     return m == HISS_RATE_DELTA ? "delta" : m == HISS_RATE_RESAMPLE ? "resample" : "strict";
 }
 
+/* The whole-file path around render_fx_whole: output file, conditioning, summary. */
+static int render_whole_job(job *j, const render_opts *o, const int *cond_idx, int ch, int out_format,
+                            hiss_backend backend)
+{
+    char msg[1024];
+    float cond[HISS_MAX_COND] = {0};
+    for (int k = 0; k < o->n_conds; k++)
+        cond[cond_idx[k]] = (float)o->conds[k].value;
+    SF_INFO out_info = {0};
+    out_info.samplerate = j->in_info.samplerate;
+    out_info.channels = ch;
+    out_info.format = out_format;
+    if (hiss_af_writer_open(&j->out, o->out_path, &out_info, msg, sizeof msg) != 0)
+        return fail(j, "%s%s", msg, "");
+    j->out_open = 1;
+    sf_command(j->out.sf, SFC_SET_ADD_PEAK_CHUNK, NULL, SF_FALSE);
+    const int sub = out_format & SF_FORMAT_SUBMASK;
+    if (sub != SF_FORMAT_FLOAT && sub != SF_FORMAT_DOUBLE)
+        sf_command(j->out.sf, SFC_SET_CLIPPING, NULL, SF_TRUE);
+    const double t0 = hiss_now();
+    whole_stats st = {0};
+    int stopped = 0;
+    hiss_fpguard fpg = hiss_fp_enter();
+    const int r = render_fx_whole(j->in, &j->in_info, j->model, cond, o, ch, backend, j->out.sf, &g_signal,
+                                  &stopped, &st, msg, sizeof msg);
+    hiss_fp_leave(fpg);
+    if (r != 0)
+        return fail(j, "%s%s", msg, "");
+    if (stopped || g_signal) {
+        const int sig = g_signal;
+        fprintf(stderr, "%s: interrupted by signal %d; %s not written\n", prog, sig, o->out_path);
+        job_free(j);
+        return 128 + sig;
+    }
+    if (hiss_af_writer_commit(&j->out, msg, sizeof msg) != 0) {
+        j->out_open = 0;
+        return fail(j, "%s%s", msg, "");
+    }
+    j->out_open = 0;
+    const double elapsed = hiss_now() - t0;
+    if (!o->quiet) {
+        const double rate = (double)j->in_info.samplerate, secs = (double)st.frames / rate;
+        char extra[256] = "";
+        size_t used = 0;
+        if (st.nonfinite)
+            used += (size_t)snprintf(extra + used, sizeof extra - used, ", %llu non-finite input samples set to 0",
+                                     (unsigned long long)st.nonfinite);
+        if (st.clamped && used < sizeof extra)
+            used += (size_t)snprintf(extra + used, sizeof extra - used, ", %llu input samples clamped to +-%g",
+                                     (unsigned long long)st.clamped, HISS_INPUT_LIMIT);
+        fprintf(stderr,
+                "%s: %s -> %s: %llu frames (%.3f s) x %d ch in %.3f s, RTF %.1fx, whole file (model %g Hz), "
+                "%s backend%s\n",
+                prog, o->in_path, o->out_path, (unsigned long long)st.frames, secs, ch, elapsed,
+                elapsed > 0 ? secs / elapsed : 0.0, rate, hiss_backend_name(backend), extra);
+    }
+    job_free(j);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     render_opts o;
@@ -369,6 +505,17 @@ int main(int argc, char **argv)
                 o.out_path, exts);
         return EXIT_USAGE;
     }
+
+    /* From here on Ctrl-C and SIGTERM are polled: the work stops and leaves no OUT. */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    if (o.midi_path)
+        return render_midi(&o, &g_signal);
     if (hiss_af_same_file(o.in_path, o.out_path)) {
         fprintf(stderr, "%s: %s and %s are the same file; refusing to overwrite the input\n", prog,
                 o.in_path, o.out_path);
@@ -379,6 +526,13 @@ int main(int argc, char **argv)
     memset(&j, 0, sizeof j);
     char msg[1024];
     char num[64], num2[64];
+    hiss_error err = {0};
+
+    /* A synth model is refused before the input is looked at: IN is not what it needs. */
+    hiss_io io = HISS_IO_FX;
+    if (hiss_synth_file_io(o.model_path, &io, &err) == HISS_OK && io == HISS_IO_SYNTH)
+        return fail(&j, "%s is a synth model (\"hiss.io\": \"synth\"): it plays MIDI, not audio; give the MIDI "
+                    "file with --midi (hiss-render --midi SONG.mid -m %s OUT)", o.model_path, o.model_path);
 
     j.in = sf_open(o.in_path, SFM_READ, &j.in_info);
     if (!j.in)
@@ -386,7 +540,6 @@ int main(int argc, char **argv)
     if (j.in_info.channels < 1 || j.in_info.samplerate < 1)
         return fail(&j, "%s: %s", o.in_path, "no channels or no sample rate");
 
-    hiss_error err = {0};
     if (hiss_model_load(o.model_path, &j.model, &err) != HISS_OK)
         return fail(&j, "%s%s", err.msg, "");
     const hiss_config *cfg = hiss_model_config(j.model);
@@ -452,6 +605,22 @@ int main(int argc, char **argv)
         return EXIT_RUNTIME;
     }
 
+    /* The whole file at once: the CUDA backend's time-parallel render (streaming a GPU block by
+     * block leaves it idle between blocks), or any backend with --whole. */
+    const int cuda = o.backend == HISS_BACKEND_CUDA ||
+                     (o.backend == HISS_BACKEND_AUTO && hiss_backend_available(HISS_BACKEND_CUDA));
+    if (o.whole && host_rate != model_rate) {
+        snprintf(num, sizeof num, "%g", host_rate);
+        snprintf(num2, sizeof num2, "%g", model_rate);
+        fprintf(stderr, "%s: --whole: %s is at %s Hz but the model runs at %s Hz; the whole-file render runs "
+                "at the model's rate (leave out --whole to stream with --rate-mode %s)\n", prog, o.in_path, num,
+                num2, rate_mode_name(o.rate_mode));
+        job_free(&j);
+        return EXIT_USAGE;
+    }
+    if (host_rate == model_rate && (o.whole || cuda))
+        return render_whole_job(&j, &o, cond_idx, ch, out_format, cuda ? HISS_BACKEND_CUDA : HISS_BACKEND_CPU);
+
     if (o.rate_mode == HISS_RATE_RESAMPLE) {
 #ifdef HISS_HAVE_SOXR
         hiss_resampler_opts ro = hiss_resampler_opts_default();
@@ -497,13 +666,6 @@ int main(int argc, char **argv)
             return fail(&j, "%s%s", "out of memory", "");
     }
 
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-
     SF_INFO out_info = {0};
     out_info.samplerate = j.in_info.samplerate;
     out_info.channels = ch;
@@ -511,6 +673,8 @@ int main(int argc, char **argv)
     if (hiss_af_writer_open(&j.out, o.out_path, &out_info, msg, sizeof msg) != 0)
         return fail(&j, "%s%s", msg, "");
     j.out_open = 1;
+    /* No PEAK chunk: it carries the time of writing, and a render is to be reproducible to the byte. */
+    sf_command(j.out.sf, SFC_SET_ADD_PEAK_CHUNK, NULL, SF_FALSE);
     int sub = out_format & SF_FORMAT_SUBMASK;
     if (sub != SF_FORMAT_FLOAT && sub != SF_FORMAT_DOUBLE)
         sf_command(j.out.sf, SFC_SET_CLIPPING, NULL, SF_TRUE);

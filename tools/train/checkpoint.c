@@ -8,7 +8,8 @@
 #include "checkpoint.h"
 
 static const char MAGIC[8] = {'H', 'I', 'S', 'S', 'C', 'K', 'P', 'T'};
-#define VERSION 1u
+#define VERSION 1u       /* fx models */
+#define VERSION_SYNTH 2u /* + synth flag, head bias, the feature list */
 
 static int put_u64(FILE *f, uint64_t v)
 {
@@ -87,14 +88,21 @@ int tc_save(const char *path, const tc_state *s, char *msg, size_t n)
         return -1;
     }
     const hiss_config *c = &s->cfg;
+    const int synth = c->io == HISS_IO_SYNTH;
     const int64_t fields[] = {c->d_model, c->n_layer, c->d_inner, c->d_state, c->d_conv,
                               c->dt_rank, c->n_cond,  c->skip,    s->epoch,   s->best_epoch};
-    int bad = fwrite(MAGIC, 1, 8, f) != 8 || put_u64(f, VERSION) || put_u64(f, s->n_params) ||
+    int bad = fwrite(MAGIC, 1, 8, f) != 8 || put_u64(f, synth ? VERSION_SYNTH : VERSION) ||
+              put_u64(f, s->n_params) ||
               put_u64(f, (uint64_t)s->step) || put_u64(f, s->rng) ||
               put_f64(f, s->best_val) || put_f64(f, c->sample_rate) ||
               put_f64(f, (double)c->rms_eps);
     for (size_t i = 0; !bad && i < sizeof fields / sizeof *fields; i++)
         bad = put_u64(f, (uint64_t)fields[i]);
+    if (synth) {
+        const size_t nc = strnlen(s->cond, sizeof s->cond - 1);
+        bad = bad || put_u64(f, (uint64_t)s->head_bias) || put_u64(f, nc) ||
+              fwrite(s->cond, 1, nc, f) != nc;
+    }
     bad = bad || put_floats(f, s->P, s->n_params) || put_floats(f, s->m, s->n_params) ||
           put_floats(f, s->v, s->n_params);
     bad = fclose(f) != 0 || bad;
@@ -129,11 +137,18 @@ int tc_load(const char *path, tc_state *s, char *msg, size_t n)
           get_f64(f, &s->best_val) || get_f64(f, &s->cfg.sample_rate) || get_f64(f, &eps);
     for (int i = 0; !bad && i < 10; i++)
         bad = get_u64(f, &fields[i]);
-    if (!bad && version != VERSION) {
-        snprintf(msg, n, "%s: checkpoint version %llu, this hiss-train reads %u", path,
-                 (unsigned long long)version, VERSION);
+    if (!bad && version != VERSION && version != VERSION_SYNTH) {
+        snprintf(msg, n, "%s: checkpoint version %llu, this hiss-train reads %u and %u", path,
+                 (unsigned long long)version, VERSION, VERSION_SYNTH);
         fclose(f);
         return -1;
+    }
+    uint64_t head_bias = 0, nc = 0;
+    if (!bad && version == VERSION_SYNTH) {
+        bad = get_u64(f, &head_bias) || get_u64(f, &nc) || nc >= sizeof s->cond ||
+              fread(s->cond, 1, (size_t)nc, f) != nc;
+        if (!bad)
+            s->cond[nc] = 0;
     }
     if (!bad && (np == 0 || np > HISS_MAX_PARAMS)) {
         snprintf(msg, n, "%s: %llu parameters, outside 1..%u", path, (unsigned long long)np,
@@ -159,7 +174,8 @@ int tc_load(const char *path, tc_state *s, char *msg, size_t n)
         return -1;
     }
     hiss_config *c = &s->cfg;
-    c->io = HISS_IO_FX;
+    c->io = version == VERSION_SYNTH ? HISS_IO_SYNTH : HISS_IO_FX;
+    s->head_bias = (int)head_bias;
     c->rms_eps = (float)eps;
     c->d_model = (int)fields[0];
     c->n_layer = (int)fields[1];

@@ -10,7 +10,7 @@
 #include "hiss.h"
 
 typedef struct tc_state {
-    hiss_config cfg;
+    hiss_config cfg; /* io HISS_IO_SYNTH for a synth model */
     size_t n_params;
     long step;
     uint64_t rng;
@@ -18,9 +18,12 @@ typedef struct tc_state {
     int best_epoch; /* 0: none yet */
     double best_val;
     float *P, *m, *v; /* n_params each; owned by the caller */
+    int head_bias;    /* synth: lm_head.bias present */
+    char cond[512];   /* synth: the conditioning features, comma-separated */
 } tc_state;
 
-/* 0, or -1 with msg. */
+/* Written as version 1 for fx models (as before synth models existed), version 2 for synth
+ * models (the same, then the synth head's description). 0, or -1 with msg. */
 int tc_save(const char *path, const tc_state *s, char *msg, size_t n);
 /* Reads into s; P, m and v are allocated (free them). Checks the magic, the version and that
  * the file is complete. 0, or -1 with msg. */

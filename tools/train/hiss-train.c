@@ -31,6 +31,7 @@
 #include "plot.h"
 #endif
 #include "progress.h"
+#include "synth_main.h"
 
 enum { EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
 enum { MAX_PAIRS = 256 };
@@ -93,7 +94,9 @@ static void usage(FILE *f)
             "  --log FILE              CSV per epoch (default: .csv); the plot goes to .png\n"
             "  --no-plot  --resume (continue from the checkpoint)  -q, --quiet (errors only)\n"
             "  -h, --help  --version\n\n"
-            "Exit status: 0 done, 1 runtime error, 2 usage error, 128+N stopped by signal N.\n",
+            "Exit status: 0 done, 1 runtime error, 2 usage error, 128+N stopped by signal N.\n"
+            "\nSynth models: hiss-train --synth --notes DIR -o MODEL [options] "
+            "(hiss-train --synth --help)\n",
             prog);
 }
 
@@ -436,6 +439,8 @@ static int set_meta_num(hiss_model *m, const char *key, double v)
 
 int main(int argc, char **argv)
 {
+    if (ht_synth_wanted(argc, argv))
+        return ht_synth_main(argc, argv);
     train_args *tp = malloc(sizeof *tp); /* large: 256 pairs */
     if (!tp) {
         fprintf(stderr, "%s: out of memory\n", prog);
@@ -809,7 +814,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "%s: warning: %s: could not write the plot\n", prog, png_path);
 #endif
         tc_state out = {cfg, L.n_params, 0, 0, epoch + 1, best_epoch, best, P,
-                        ht_f_trainer_moment(tr, 0), ht_f_trainer_moment(tr, 1)};
+                        ht_f_trainer_moment(tr, 0), ht_f_trainer_moment(tr, 1), 0, ""};
         ht_f_trainer_get_counters(tr, &out.step, &out.rng);
         if (tc_save(ckpt_path, &out, msg, sizeof msg)) {
             fprintf(stderr, "%s: %s\n", prog, msg);
@@ -823,7 +828,7 @@ int main(int argc, char **argv)
         /* the parameters moved within an unfinished epoch: keep them, count the epoch as not
          * done, so --resume repeats it from here */
         tc_state out = {cfg, L.n_params, 0, 0, epoch, best_epoch, best, P,
-                        ht_f_trainer_moment(tr, 0), ht_f_trainer_moment(tr, 1)};
+                        ht_f_trainer_moment(tr, 0), ht_f_trainer_moment(tr, 1), 0, ""};
         ht_f_trainer_get_counters(tr, &out.step, &out.rng);
         if (tc_save(ckpt_path, &out, msg, sizeof msg))
             fprintf(stderr, "%s: %s\n", prog, msg);

@@ -1,6 +1,8 @@
 /* hiss_train: the training math of hiss-train, with no I/O. Forward over windows of audio with
  * every activation kept, backward through time written by hand for each op, the ESR loss, AdamW
- * and a threaded batch step.
+ * and a threaded batch step; for synth models (docs/synth.md) the embedding / cond_proj /
+ * lm_head head, the cross-entropy over the 256 mu-law classes and a trainer that walks notes
+ * from their note-on in chunks, carrying the model state from chunk to chunk.
  *
  * The arithmetic is written once and compiled twice: the ht_f_* functions work in float (training),
  * the ht_d_* functions in double (the gradient check, where finite differences need the digits).
@@ -14,6 +16,7 @@
 #include <stdint.h>
 
 #include "hiss.h"
+#include "hiss_synth.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -38,13 +41,26 @@ typedef struct ht_layout {
     int n_tensors;
     ht_tensor_info *t;
     size_t n_params;
-    size_t in_w, in_b, norm_f, out_w, out_b;
+    size_t in_w, in_b, norm_f, out_w, out_b; /* fx head */
     ht_layer_off *layer;
+    /* Synth models: n_in is n_cond (the conditioning values of a frame; the previous class goes
+     * through the embedding), in_w .. out_b are unused and these are the head's offsets. */
+    int synth, head_bias;
+    size_t emb, cond_w, cond_b, lm_w, lm_b; /* lm_b only with head_bias */
 } ht_layout;
 
 /* From a complete configuration (as hiss_model_config returns it). 0 on success, -1 on a bad
  * configuration or no memory. */
 int ht_layout_init(ht_layout *L, const hiss_config *cfg);
+/* A synth model's layout (cfg as hiss_synth_model_config returns it: io HISS_IO_SYNTH, n_cond
+ * features), tensors in the order of docs/synth.md; head_bias: lm_head.bias is present. */
+int ht_layout_init_synth(ht_layout *L, const hiss_config *cfg, int head_bias);
+/* Floats of one stream's model state, laid out as the engine's (per layer: the conv history
+ * [(d_conv - 1) x d_inner], oldest first, then the SSM state [d_state x d_inner]). */
+size_t ht_state_reals(const ht_layout *L);
+/* Multiply-accumulates per sample of a synth model, counted as hiss_model_macs_per_sample counts
+ * an fx model's, with the head's (256 + n_cond) x d_model (+ the log-softmax's 256) instead. */
+uint64_t ht_synth_macs_per_sample(const ht_layout *L);
 void ht_layout_free(ht_layout *L);
 const ht_tensor_info *ht_layout_find(const ht_layout *L, const char *name);
 
@@ -69,6 +85,57 @@ typedef struct ht_data {
 size_t ht_data_window_count(const ht_data *d, int window);
 /* The k-th of them, k < ht_data_window_count. */
 size_t ht_data_window_start(const ht_data *d, int window, size_t k);
+
+/* Synth training data: recorded notes end to end, each from its note-on sample through its
+ * release tail, as mu-law classes, and what each note was (the conditioning is computed from
+ * that, sample by sample, by hiss_synth_note_start / _advance and hiss_synth_feature_value, as
+ * a voice computes it). */
+typedef struct ht_note {
+    size_t start;   /* first sample (the note-on) in cls */
+    size_t len;     /* samples, release tail included */
+    size_t on_len;  /* samples with the key down: the gate closes at sample on_len (< len) */
+    int note;       /* MIDI note number */
+    int velocity;   /* 1..127 */
+} ht_note;
+
+typedef struct ht_synth_data {
+    const unsigned char *cls; /* [n] class of every sample */
+    size_t n;
+    const ht_note *notes;
+    int n_notes;
+    int n_cond;
+    const hiss_synth_feature *feat; /* [n_cond] feature of each conditioning input */
+    double rate;
+} ht_synth_data;
+
+/* Teacher forcing for samples [from, from + T) of note k: in[t] the class of the recorded
+ * sample before (HISS_SYNTH_SILENCE_CLASS at the note-on), tgt[t] the class of the sample,
+ * cond[t * n_cond + i] feature i. *ns holds the note's feature state at sample `from` on entry
+ * (hiss_synth_note_start at 0) and at from + T on return. */
+void ht_synth_frames(const ht_synth_data *d, int k, size_t from, int T, hiss_synth_note *ns,
+                     unsigned char *in, unsigned char *tgt, float *cond);
+
+/* How the notes are walked: each epoch, `streams` streams take the notes in an order drawn from
+ * (seed, epoch), each playing its note from the note-on to the end in chunks of at most
+ * `window` samples and then taking the next; a step is one chunk of every busy stream. So each
+ * epoch sees every sample once, every chunk starts from the state the note really has there,
+ * and the batch shrinks only over the last notes. */
+void ht_synth_order(int n_notes, uint64_t seed, int epoch, int *order);
+long ht_synth_epoch_steps(const ht_synth_data *d, int streams, int window, uint64_t seed,
+                          int epoch);
+
+typedef struct ht_synth_stats {
+    double nll;        /* mean cross-entropy, nats per sample */
+    double bits;       /* the same in bits per sample */
+    long n;            /* samples in the batch */
+    int streams;       /* busy streams */
+    double grad_norm, lr;
+} ht_synth_stats;
+
+/* Teacher-forced cross-entropy of a synth model on notes, through the engine (hiss_synth_step,
+ * each note from a zero state), in bits per sample; threads split the notes. */
+hiss_status ht_synth_eval_engine(const hiss_synth_model *m, const ht_synth_data *d, int threads,
+                                 double *bits, hiss_error *err);
 
 typedef struct ht_loss_cfg {
     double pre_emph;  /* pre-emphasis coefficient: e[t] = y[t] - k y[t-1] (0.85) */

@@ -40,9 +40,18 @@ static void build(ht_layout *L)
     builder b = {L, 0};
     char nm[96];
     const int64_t dm = L->d_model, di = L->d_inner, N = L->d_state, R = L->dt_rank;
+    const int64_t NC = HISS_SYNTH_CLASSES;
     L->n_params = 0;
-    L->in_w = add(&b, "input_proj.weight", 1, 2, dm, L->n_in, 0);
-    L->in_b = add(&b, "input_proj.bias", 0, 1, dm, 0, 0);
+    if (L->synth) {
+        /* The embedding is a table, not a map: no decay, or the rows of rare classes would be
+         * pulled to zero between the steps that use them. */
+        L->emb = add(&b, "embedding.weight", 0, 2, NC, dm, 0);
+        L->cond_w = add(&b, "cond_proj.weight", 1, 2, dm, L->n_in, 0);
+        L->cond_b = add(&b, "cond_proj.bias", 0, 1, dm, 0, 0);
+    } else {
+        L->in_w = add(&b, "input_proj.weight", 1, 2, dm, L->n_in, 0);
+        L->in_b = add(&b, "input_proj.bias", 0, 1, dm, 0, 0);
+    }
     for (int i = 0; i < L->n_layer; i++) {
         ht_layer_off o;
 #define NM(s) (snprintf(nm, sizeof nm, "backbone.layers.%d.%s", i, s), nm)
@@ -61,16 +70,23 @@ static void build(ht_layout *L)
             L->layer[i] = o;
     }
     L->norm_f = add(&b, "backbone.norm_f.weight", 0, 1, dm, 0, 0);
-    L->out_w = add(&b, "output_proj.weight", 1, 2, 1, dm, 0);
-    L->out_b = add(&b, "output_proj.bias", 0, 1, 1, 0, 0);
+    if (L->synth) {
+        L->lm_w = add(&b, "lm_head.weight", 1, 2, NC, dm, 0);
+        if (L->head_bias)
+            L->lm_b = add(&b, "lm_head.bias", 0, 1, NC, 0, 0);
+    } else {
+        L->out_w = add(&b, "output_proj.weight", 1, 2, 1, dm, 0);
+        L->out_b = add(&b, "output_proj.bias", 0, 1, 1, 0, 0);
+    }
     L->n_tensors = b.n;
 }
 
-int ht_layout_init(ht_layout *L, const hiss_config *c)
+static int init(ht_layout *L, const hiss_config *c, int synth, int head_bias)
 {
     memset(L, 0, sizeof *L);
-    if (c->io != HISS_IO_FX || c->d_model < 1 || c->n_layer < 1 || c->d_inner < 1 ||
-        c->d_state < 1 || c->d_conv < 1 || c->dt_rank < 1 || c->n_cond < 0 || !(c->rms_eps > 0))
+    if (c->io != (synth ? HISS_IO_SYNTH : HISS_IO_FX) || c->d_model < 1 || c->n_layer < 1 ||
+        c->d_inner < 1 || c->d_state < 1 || c->d_conv < 1 || c->dt_rank < 1 ||
+        c->n_cond < (synth ? 1 : 0) || !(c->rms_eps > 0))
         return -1;
     L->d_model = c->d_model;
     L->n_layer = c->n_layer;
@@ -78,9 +94,11 @@ int ht_layout_init(ht_layout *L, const hiss_config *c)
     L->d_state = c->d_state;
     L->d_conv = c->d_conv;
     L->dt_rank = c->dt_rank;
-    L->n_in = 1 + c->n_cond;
-    L->skip = c->skip;
+    L->n_in = synth ? c->n_cond : 1 + c->n_cond;
+    L->skip = synth ? 0 : c->skip;
     L->eps = c->rms_eps;
+    L->synth = synth;
+    L->head_bias = synth && head_bias;
     build(L); /* counts */
     L->t = calloc((size_t)L->n_tensors, sizeof *L->t);
     L->layer = calloc((size_t)L->n_layer, sizeof *L->layer);
@@ -90,6 +108,33 @@ int ht_layout_init(ht_layout *L, const hiss_config *c)
     }
     build(L);
     return 0;
+}
+
+int ht_layout_init(ht_layout *L, const hiss_config *c)
+{
+    return init(L, c, 0, 0);
+}
+
+int ht_layout_init_synth(ht_layout *L, const hiss_config *c, int head_bias)
+{
+    return init(L, c, 1, head_bias);
+}
+
+size_t ht_state_reals(const ht_layout *L)
+{
+    return (size_t)L->n_layer * ((size_t)(L->d_conv - 1) * L->d_inner +
+                                 (size_t)L->d_inner * L->d_state);
+}
+
+uint64_t ht_synth_macs_per_sample(const ht_layout *L)
+{
+    const uint64_t dm = L->d_model, di = L->d_inner, ds = L->d_state, dr = L->dt_rank;
+    const uint64_t layer = 2 * di * dm + di * L->d_conv + (dr + 2 * ds) * di + di * dr +
+                           3 * di * ds + di + dm * di + 2 * dm;
+    const uint64_t head = (uint64_t)L->n_in * dm + dm /* embedding row + bias */ +
+                          2 * dm /* norm_f */ + HISS_SYNTH_CLASSES * dm /* lm_head */ +
+                          HISS_SYNTH_CLASSES /* softmax */;
+    return layer * L->n_layer + head;
 }
 
 void ht_layout_free(ht_layout *L)

@@ -1,6 +1,9 @@
 /* The whole network over one window: forward keeping every activation backward needs, and
  * backward through time. Layer by layer over the whole window (the layers do not feed back, so
  * this is the same arithmetic as the engine's sample-by-sample step, in a different order).
+ * The backbone (layers and norm_f) is shared by the fx head (input_proj / output_proj, here) and
+ * the synth head (synth_net.c); it can start from a given state, so that a note can be trained
+ * in chunks with the state carried from one to the next.
  *
  * Memory per window, in reals (ht_acts_reals), with dm = d_model, di = d_inner, N = d_state,
  * R = dt_rank, L = n_layer:
@@ -11,36 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ops.h"
-
-struct HT_FN(acts) {
-    int T;
-    real *arena;
-    /* activations */
-    real *in;    /* [T, n_in] */
-    real *r;     /* [L+1][T, dm] residual stream entering layer l; r[L] enters norm_f */
-    real *rstd;  /* [L+1][T] */
-    real *an;    /* [L][T, dm] normed input of the mixer */
-    real *xz;    /* [L][T, 2 di] in_proj output: xi then z */
-    real *xcp;   /* [L][T, di] conv output before silu */
-    real *xc;    /* [L][T, di] */
-    real *dbc;   /* [L][T, R + 2N] x_proj output: dt, B, C */
-    real *dtp;   /* [L][T, di] dt_proj output before softplus */
-    real *delta; /* [L][T, di] */
-    real *A;     /* [L][N, di] -exp(A_log), transposed */
-    real *S;     /* [L][T, N, di] SSM state after each step */
-    real *yssm;  /* [L][T, di] scan output before the gate */
-    real *y;     /* [L][T, di] gated */
-    real *of;    /* [T, dm] norm_f output */
-    /* scratch */
-    real *h, *dr, *dtmp;                            /* [T, dm] */
-    real *dy, *dyssm, *dxc, *dxcp, *ddelta, *ddtp;  /* [T, di] */
-    real *dxz;                                      /* [T, 2 di] */
-    real *ddbc;                                     /* [T, R + 2N] */
-    real *dA, *ds;                                  /* [N, di] */
-    real *gs;                                       /* [di] */
-    real *wt;                                       /* the largest weight matrix */
-};
+#include "net.h"
 
 typedef struct carver {
     real *base;
@@ -90,10 +64,13 @@ static size_t layout_acts(const ht_layout *L, int T, struct HT_FN(acts) *a, real
     a->ds = carve(&c, di * N);
     a->gs = carve(&c, di);
     size_t wmax = dm * (size_t)L->n_in;
-    const size_t wsz[4] = {2 * di * dm, nbc * di, di * (size_t)L->dt_rank, dm * di};
-    for (int k = 0; k < 4; k++)
+    const size_t wsz[5] = {2 * di * dm, nbc * di, di * (size_t)L->dt_rank, dm * di,
+                           L->synth ? (size_t)HISS_SYNTH_CLASSES * dm : 0};
+    for (int k = 0; k < 5; k++)
         wmax = wsz[k] > wmax ? wsz[k] : wmax;
     a->wt = carve(&c, wmax);
+    a->st0 = carve(&c, ht_state_reals(L));
+    a->logits = L->synth ? carve(&c, t * HISS_SYNTH_CLASSES) : NULL;
     return c.used;
 }
 
@@ -120,7 +97,11 @@ HT_FN(acts) *HT_FN(acts_create)(const ht_layout *L, int T)
         return NULL;
     }
     layout_acts(L, T, a, a->arena);
-    a->T = T;
+    a->Tmax = a->T = T;
+    if (L->synth && !(a->cls = calloc((size_t)T, 1))) {
+        HT_FN(acts_free)(a);
+        return NULL;
+    }
     return a;
 }
 
@@ -129,18 +110,21 @@ void HT_FN(acts_free)(HT_FN(acts) *a)
     if (!a)
         return;
     free(a->arena);
+    free(a->cls);
     free(a);
 }
 
-void HT_FN(forward)(const ht_layout *L, const real *P, HT_FN(acts) *a, const real *in, real *out)
+void HT_FN(backbone_forward)(const ht_layout *L, const real *P, HT_FN(acts) *a, int T,
+                             const real *state0)
 {
-    const int T = a->T, dm = L->d_model, di = L->d_inner, N = L->d_state, R = L->dt_rank;
+    const int dm = L->d_model, di = L->d_inner, N = L->d_state, R = L->dt_rank, K = L->d_conv;
     const int nbc = R + 2 * N;
     const size_t tdm = (size_t)T * dm, tdi = (size_t)T * di;
-    memcpy(a->in, in, (size_t)T * L->n_in * sizeof(real));
-    /* r = 0 + h_in: the input projection is the residual stream entering layer 0 */
-    HT_FN(linear_forward)(a->r, dm, a->in, L->n_in, P + L->in_w, P + L->in_b, T, L->n_in, dm,
-                          a->wt);
+    const size_t lst = (size_t)(K - 1) * di + (size_t)N * di; /* one layer's state */
+    a->T = T;
+    a->has_st0 = state0 != NULL;
+    if (state0)
+        memcpy(a->st0, state0, ht_state_reals(L) * sizeof(real));
     for (int l = 0; l < L->n_layer; l++) {
         const ht_layer_off *o = &L->layer[l];
         real *r = a->r + l * tdm, *an = a->an + l * tdm, *xz = a->xz + l * 2 * tdi;
@@ -148,16 +132,18 @@ void HT_FN(forward)(const ht_layout *L, const real *P, HT_FN(acts) *a, const rea
         real *dtp = a->dtp + l * tdi, *delta = a->delta + l * tdi;
         real *A = a->A + (size_t)l * di * N, *S = a->S + l * tdi * N;
         real *yssm = a->yssm + l * tdi, *y = a->y + l * tdi;
+        const real *hist = state0 ? a->st0 + l * lst : NULL;
+        const real *s0 = state0 ? a->st0 + l * lst + (size_t)(K - 1) * di : NULL;
         HT_FN(rmsnorm_forward)(an, a->rstd + (size_t)l * T, r, P + o->norm_w, T, dm,
                                (real)L->eps);
         HT_FN(linear_forward)(xz, 2 * di, an, dm, P + o->in_proj, NULL, T, dm, 2 * di, a->wt);
-        HT_FN(conv_forward)(xcp, xz, 2 * di, P + o->conv_w, P + o->conv_b, T, di, L->d_conv);
+        HT_FN(conv_forward)(xcp, xz, 2 * di, hist, P + o->conv_w, P + o->conv_b, T, di, K);
         HT_FN(silu_forward)(xc, xcp, tdi);
         HT_FN(linear_forward)(dbc, nbc, xc, di, P + o->x_proj, NULL, T, di, nbc, a->wt);
         HT_FN(linear_forward)(dtp, di, dbc, nbc, P + o->dt_w, P + o->dt_b, T, R, di, a->wt);
         HT_FN(softplus_forward)(delta, dtp, tdi);
         HT_FN(alog_forward)(A, P + o->A_log, di, N);
-        HT_FN(scan_forward)(yssm, S, xc, delta, A, dbc + R, nbc, P + o->D, T, di, N);
+        HT_FN(scan_forward)(yssm, S, xc, delta, A, dbc + R, nbc, P + o->D, s0, T, di, N);
         HT_FN(gate_forward)(y, yssm, xz + di, 2 * di, T, di);
         HT_FN(linear_forward)(a->h, dm, y, di, P + o->out_proj, NULL, T, di, dm, a->wt);
         real *rn = r + tdm;
@@ -167,6 +153,16 @@ void HT_FN(forward)(const ht_layout *L, const real *P, HT_FN(acts) *a, const rea
     const real *rf = a->r + (size_t)L->n_layer * tdm;
     HT_FN(rmsnorm_forward)(a->of, a->rstd + (size_t)L->n_layer * T, rf, P + L->norm_f, T, dm,
                            (real)L->eps);
+}
+
+void HT_FN(forward)(const ht_layout *L, const real *P, HT_FN(acts) *a, const real *in, real *out)
+{
+    const int T = a->Tmax, dm = L->d_model;
+    memcpy(a->in, in, (size_t)T * L->n_in * sizeof(real));
+    /* r = 0 + h_in: the input projection is the residual stream entering layer 0 */
+    HT_FN(linear_forward)(a->r, dm, a->in, L->n_in, P + L->in_w, P + L->in_b, T, L->n_in, dm,
+                          a->wt);
+    HT_FN(backbone_forward)(L, P, a, T, NULL);
     HT_FN(linear_forward)(out, 1, a->of, dm, P + L->out_w, P + L->out_b, T, dm, 1, a->wt);
     if (L->skip)
         for (int t = 0; t < T; t++)
@@ -178,16 +174,13 @@ static void zero(real *p, size_t n)
     memset(p, 0, n * sizeof *p);
 }
 
-void HT_FN(backward)(const ht_layout *L, const real *P, HT_FN(acts) *a, const real *dout, real *G)
+void HT_FN(backbone_backward)(const ht_layout *L, const real *P, HT_FN(acts) *a, real *dof,
+                              real *G)
 {
     const int T = a->T, dm = L->d_model, di = L->d_inner, N = L->d_state, R = L->dt_rank;
-    const int nbc = R + 2 * N;
+    const int K = L->d_conv, nbc = R + 2 * N;
     const size_t tdm = (size_t)T * dm, tdi = (size_t)T * di;
-    /* the skip adds the input, which has no parameters and needs no gradient */
-    real *dof = a->dtmp;
-    zero(dof, tdm);
-    HT_FN(linear_backward)(dof, dm, G + L->out_w, G + L->out_b, dout, 1, a->of, dm, P + L->out_w,
-                           T, dm, 1);
+    const size_t lst = (size_t)(K - 1) * di + (size_t)N * di;
     zero(a->dr, tdm);
     HT_FN(rmsnorm_backward)(a->dr, G + L->norm_f, dof, a->r + (size_t)L->n_layer * tdm,
                             a->rstd + (size_t)L->n_layer * T, P + L->norm_f, T, dm);
@@ -199,6 +192,8 @@ void HT_FN(backward)(const ht_layout *L, const real *P, HT_FN(acts) *a, const re
         const real *dtp = a->dtp + l * tdi, *delta = a->delta + l * tdi;
         const real *A = a->A + (size_t)l * di * N, *S = a->S + l * tdi * N;
         const real *yssm = a->yssm + l * tdi, *y = a->y + l * tdi;
+        const real *hist = a->has_st0 ? a->st0 + l * lst : NULL;
+        const real *s0 = a->has_st0 ? a->st0 + l * lst + (size_t)(K - 1) * di : NULL;
         /* r_{l+1} = r_l + h_l: dr is d loss / d r_{l+1}, which is both dh_l and the residual
          * path's share of d r_l; the norm path adds to it at the end. */
         zero(a->dy, tdi);
@@ -212,7 +207,7 @@ void HT_FN(backward)(const ht_layout *L, const real *P, HT_FN(acts) *a, const re
         zero(a->ddbc, (size_t)T * nbc);
         zero(a->dA, (size_t)di * N);
         HT_FN(scan_backward)(a->dxc, a->ddelta, a->dA, a->ddbc + R, G + o->D, a->ds, a->gs,
-                             a->dyssm, S, xc, delta, A, dbc + R, nbc, P + o->D, T, di, N);
+                             a->dyssm, S, xc, delta, A, dbc + R, nbc, P + o->D, s0, T, di, N);
         HT_FN(alog_backward)(G + o->A_log, a->dA, A, di, N);
         zero(a->ddtp, tdi);
         HT_FN(softplus_backward)(a->ddtp, a->ddelta, dtp, tdi);
@@ -223,7 +218,7 @@ void HT_FN(backward)(const ht_layout *L, const real *P, HT_FN(acts) *a, const re
         zero(a->dxcp, tdi);
         HT_FN(silu_backward)(a->dxcp, a->dxc, xcp, tdi);
         HT_FN(conv_backward)(a->dxz, 2 * di, G + o->conv_w, G + o->conv_b, a->dxcp, xz, 2 * di,
-                             P + o->conv_w, T, di, L->d_conv);
+                             hist, P + o->conv_w, T, di, K);
         real *dan = a->dtmp;
         zero(dan, tdm);
         HT_FN(linear_backward)(dan, dm, G + o->in_proj, NULL, a->dxz, 2 * di, an, dm,
@@ -231,6 +226,38 @@ void HT_FN(backward)(const ht_layout *L, const real *P, HT_FN(acts) *a, const re
         HT_FN(rmsnorm_backward)(a->dr, G + o->norm_w, dan, r, a->rstd + (size_t)l * T,
                                 P + o->norm_w, T, dm);
     }
+}
+
+void HT_FN(backward)(const ht_layout *L, const real *P, HT_FN(acts) *a, const real *dout, real *G)
+{
+    const int T = a->T, dm = L->d_model;
+    /* the skip adds the input, which has no parameters and needs no gradient */
+    real *dof = a->dtmp;
+    zero(dof, (size_t)T * dm);
+    HT_FN(linear_backward)(dof, dm, G + L->out_w, G + L->out_b, dout, 1, a->of, dm, P + L->out_w,
+                           T, dm, 1);
+    HT_FN(backbone_backward)(L, P, a, dof, G);
     HT_FN(linear_backward)(NULL, 0, G + L->in_w, G + L->in_b, a->dr, dm, a->in, L->n_in,
                            P + L->in_w, T, L->n_in, dm);
+}
+
+void HT_FN(state_out)(const ht_layout *L, const HT_FN(acts) *a, real *state)
+{
+    const int T = a->T, di = L->d_inner, N = L->d_state, K = L->d_conv;
+    const size_t tdi = (size_t)T * di, lst = (size_t)(K - 1) * di + (size_t)N * di;
+    for (int l = 0; l < L->n_layer; l++) {
+        const real *xz = a->xz + l * 2 * tdi;
+        const real *hist0 = a->st0 + l * lst;
+        real *hist = state + l * lst;
+        /* the last K-1 conv inputs of (old history, then this window's xi) */
+        for (int j = 0; j < K - 1; j++) {
+            const long i = (long)T + j; /* index in that concatenation */
+            for (int d = 0; d < di; d++)
+                hist[(size_t)j * di + d] =
+                    i >= K - 1 ? xz[(size_t)(i - (K - 1)) * 2 * di + d]
+                               : (a->has_st0 ? hist0[(size_t)i * di + d] : 0);
+        }
+        memcpy(hist + (size_t)(K - 1) * di, a->S + l * tdi * N + (size_t)(T - 1) * N * di,
+               (size_t)N * di * sizeof(real));
+    }
 }

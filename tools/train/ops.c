@@ -89,8 +89,8 @@ void HT_FN(rmsnorm_backward)(real *din, real *dw, const real *dout, const real *
     }
 }
 
-void HT_FN(conv_forward)(real *out, const real *in, int ldi, const real *w, const real *b, int T,
-                         int C, int K)
+void HT_FN(conv_forward)(real *out, const real *in, int ldi, const real *hist, const real *w,
+                         const real *b, int T, int C, int K)
 {
     for (int t = 0; t < T; t++) {
         real *y = out + (size_t)t * C;
@@ -100,6 +100,8 @@ void HT_FN(conv_forward)(real *out, const real *in, int ldi, const real *w, cons
                 const int s = t - K + 1 + k;
                 if (s >= 0)
                     acc += w[(size_t)d * K + k] * in[(size_t)s * ldi + d];
+                else if (hist)
+                    acc += w[(size_t)d * K + k] * hist[(size_t)(K - 1 + s) * C + d];
             }
             y[d] = acc;
         }
@@ -107,7 +109,8 @@ void HT_FN(conv_forward)(real *out, const real *in, int ldi, const real *w, cons
 }
 
 void HT_FN(conv_backward)(real *din, int lddi, real *dw, real *db, const real *dout,
-                          const real *in, int ldi, const real *w, int T, int C, int K)
+                          const real *in, int ldi, const real *hist, const real *w, int T, int C,
+                          int K)
 {
     for (int t = 0; t < T; t++) {
         const real *g = dout + (size_t)t * C;
@@ -115,8 +118,11 @@ void HT_FN(conv_backward)(real *din, int lddi, real *dw, real *db, const real *d
             db[d] += g[d];
             for (int k = 0; k < K; k++) {
                 const int s = t - K + 1 + k;
-                if (s < 0)
+                if (s < 0) {
+                    if (hist)
+                        dw[(size_t)d * K + k] += g[d] * hist[(size_t)(K - 1 + s) * C + d];
                     continue;
+                }
                 dw[(size_t)d * K + k] += g[d] * in[(size_t)s * ldi + d];
                 din[(size_t)s * lddi + d] += g[d] * w[(size_t)d * K + k];
             }
@@ -172,14 +178,15 @@ void HT_FN(alog_backward)(real *dA_log, const real *dA, const real *A, int C, in
 }
 
 void HT_FN(scan_forward)(real *y, real *S, const real *x, const real *delta, const real *A,
-                         const real *BC, int ldbc, const real *D, int T, int C, int N)
+                         const real *BC, int ldbc, const real *D, const real *s0, int T, int C,
+                         int N)
 {
     const size_t CN = (size_t)C * N;
     for (int t = 0; t < T; t++) {
         const real *B = BC + (size_t)t * ldbc, *Cm = B + N;
         const real *xt = x + (size_t)t * C, *dt = delta + (size_t)t * C;
         real *st = S + (size_t)t * CN;
-        const real *sp = t ? st - CN : NULL;
+        const real *sp = t ? st - CN : s0;
         real *yt = y + (size_t)t * C;
         for (int d = 0; d < C; d++)
             yt[d] = D[d] * xt[d];
@@ -207,8 +214,8 @@ void HT_FN(scan_forward)(real *y, real *S, const real *x, const real *delta, con
 }
 
 /* One state row n of one step of the scan's backward, along d. Separate, with restrict, so that
- * the compiler sees the rows cannot overlap and vectorises the loop. prev is NULL at t = 0, where
- * s_{-1} = 0 and nothing flows to A or further back. */
+ * the compiler sees the rows cannot overlap and vectorises the loop. prev is NULL at t = 0 from a
+ * zero state, where nothing flows to A or further back. */
 static void scan_backward_row(real *restrict ds, real *restrict gs, real *restrict dA,
                               real *restrict ddelta, real *restrict dx, const real *restrict g,
                               const real *restrict prev, const real *restrict A,
@@ -257,7 +264,7 @@ static real dot3(const real *restrict a, const real *restrict b, const real *res
 void HT_FN(scan_backward)(real *dx, real *ddelta, real *dA, real *dBC, real *dD, real *ds,
                           real *gs, const real *dy, const real *S, const real *x,
                           const real *delta, const real *A, const real *BC, int ldbc,
-                          const real *D, int T, int C, int N)
+                          const real *D, const real *s0, int T, int C, int N)
 {
     const size_t CN = (size_t)C * N;
     memset(ds, 0, CN * sizeof *ds);
@@ -267,7 +274,7 @@ void HT_FN(scan_backward)(real *dx, real *ddelta, real *dA, real *dBC, real *dD,
         const real *xt = x + (size_t)t * C, *dt = delta + (size_t)t * C;
         const real *g = dy + (size_t)t * C;
         const real *st = S + (size_t)t * CN;
-        const real *sp = t ? st - CN : NULL;
+        const real *sp = t ? st - CN : s0;
         real *dxt = dx + (size_t)t * C, *ddt = ddelta + (size_t)t * C;
         for (int d = 0; d < C; d++) {
             dD[d] += g[d] * xt[d];
@@ -308,4 +315,51 @@ void HT_FN(gate_backward)(real *dv, real *dz, int lddz, const real *dy, const re
             dzt[d] += dy[i] * v[i] * s * (1 + zt[d] * (1 - s));
         }
     }
+}
+
+void HT_FN(embed_forward)(real *out, const unsigned char *idx, const real *E, int T, int C)
+{
+    for (int t = 0; t < T; t++) {
+        const real *e = E + (size_t)idx[t] * C;
+        real *y = out + (size_t)t * C;
+        for (int i = 0; i < C; i++)
+            y[i] += e[i];
+    }
+}
+
+void HT_FN(embed_backward)(real *dE, const real *dout, const unsigned char *idx, int T, int C)
+{
+    for (int t = 0; t < T; t++) {
+        real *de = dE + (size_t)idx[t] * C;
+        const real *g = dout + (size_t)t * C;
+        for (int i = 0; i < C; i++)
+            de[i] += g[i];
+    }
+}
+
+/* Shifted by the row's maximum, so exp never overflows and the largest term is 1. */
+double HT_FN(xent)(real *dz, const real *z, const unsigned char *y, int T, int K, real scale)
+{
+    real e[256];
+    double total = 0;
+    for (int t = 0; t < T; t++) {
+        const real *zt = z + (size_t)t * K;
+        real m = zt[0];
+        for (int k = 1; k < K; k++)
+            m = zt[k] > m ? zt[k] : m;
+        real s = 0;
+        for (int k = 0; k < K; k++) {
+            e[k] = R_EXP(zt[k] - m);
+            s += e[k];
+        }
+        total += (double)(m + R_LOG(s) - zt[y[t]]);
+        if (!dz)
+            continue;
+        real *g = dz + (size_t)t * K;
+        const real q = scale / s;
+        for (int k = 0; k < K; k++)
+            g[k] = e[k] * q;
+        g[y[t]] -= scale;
+    }
+    return total;
 }

@@ -20,12 +20,15 @@ void HT_FN(rmsnorm_forward)(real *out, real *rstd, const real *in, const real *w
 void HT_FN(rmsnorm_backward)(real *din, real *dw, const real *dout, const real *in,
                              const real *rstd, const real *w, int T, int C);
 
-/* Causal depthwise conv1d, zeros before t = 0:
- * out[t, d] = b[d] + sum_k w[d, k] in[t - K + 1 + k, d] */
-void HT_FN(conv_forward)(real *out, const real *in, int ldi, const real *w, const real *b, int T,
-                         int C, int K);
+/* Causal depthwise conv1d: out[t, d] = b[d] + sum_k w[d, k] in[t - K + 1 + k, d], where the
+ * inputs before t = 0 are hist[K - 1 + s, d] for s = -(K-1) .. -1 ([K-1, C], oldest first), or
+ * zeros when hist is NULL. */
+void HT_FN(conv_forward)(real *out, const real *in, int ldi, const real *hist, const real *w,
+                         const real *b, int T, int C, int K);
+/* hist is a constant: it gets no gradient, but w does through it. */
 void HT_FN(conv_backward)(real *din, int lddi, real *dw, real *db, const real *dout,
-                          const real *in, int ldi, const real *w, int T, int C, int K);
+                          const real *in, int ldi, const real *hist, const real *w, int T, int C,
+                          int K);
 
 /* silu(v) = v sigmoid(v), over n contiguous values */
 void HT_FN(silu_forward)(real *out, const real *in, size_t n);
@@ -40,21 +43,34 @@ void HT_FN(softplus_backward)(real *din, const real *dout, const real *in, size_
 void HT_FN(alog_forward)(real *A, const real *A_log, int C, int N);
 void HT_FN(alog_backward)(real *dA_log, const real *dA, const real *A, int C, int N);
 
-/* The selective scan with the D skip, from s = 0:
+/* The selective scan with the D skip, from s_{-1} = s0 ([N, C]; NULL: zero):
  *   s_t[n, d] = exp(delta_t[d] A[n, d]) s_{t-1}[n, d] + delta_t[d] B_t[n] x_t[d]
  *   y_t[d]    = sum_n C_t[n] s_t[n, d] + D[d] x_t[d]
  * S keeps every s_t ([T, N, C]); B and C are rows of ldbc (C_t follows B_t by N). */
 void HT_FN(scan_forward)(real *y, real *S, const real *x, const real *delta, const real *A,
-                         const real *BC, int ldbc, const real *D, int T, int C, int N);
-/* Through time, last step first; ds [N * C] and gs [C] are scratch. dA is [N, C] like A. */
+                         const real *BC, int ldbc, const real *D, const real *s0, int T, int C,
+                         int N);
+/* Through time, last step first; ds [N * C] and gs [C] are scratch. dA is [N, C] like A. s0 is a
+ * constant (no gradient flows into it). */
 void HT_FN(scan_backward)(real *dx, real *ddelta, real *dA, real *dBC, real *dD, real *ds,
                           real *gs, const real *dy, const real *S, const real *x,
                           const real *delta, const real *A, const real *BC, int ldbc,
-                          const real *D, int T, int C, int N);
+                          const real *D, const real *s0, int T, int C, int N);
 
 /* y = v * silu(z), z a view of ldz */
 void HT_FN(gate_forward)(real *y, const real *v, const real *z, int ldz, int T, int C);
 void HT_FN(gate_backward)(real *dv, real *dz, int lddz, const real *dy, const real *v,
                           const real *z, int ldz, int T, int C);
+
+/* Embedding lookup: out[t, :] += E[idx[t], :] (E is [classes, C]). Backward scatters: rows of
+ * dE that several steps looked up receive the sum of their gradients. */
+void HT_FN(embed_forward)(real *out, const unsigned char *idx, const real *E, int T, int C);
+void HT_FN(embed_backward)(real *dE, const real *dout, const unsigned char *idx, int T, int C);
+
+/* Cross-entropy of each row of logits z [T, K] (K <= 256) against the class y[t]:
+ * returns sum_t (log sum_k exp z[t, k] - z[t, y[t]]) in nats (summed in double). With dz (which
+ * may be z itself), dz[t, k] = scale (softmax(z_t)[k] - [k == y[t]]), the gradient of scale
+ * times that sum. */
+double HT_FN(xent)(real *dz, const real *z, const unsigned char *y, int T, int K, real scale);
 
 #endif

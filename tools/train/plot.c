@@ -1,5 +1,6 @@
 /* hiss-train's loss curve, drawn with cairo: training loss and validation ESR per epoch on a
- * log scale, decade grid lines, a legend. */
+ * log scale, decade grid lines, a legend (or, for synth models, bits per sample on a linear
+ * scale). */
 #include <cairo.h>
 #include <errno.h>
 #include <math.h>
@@ -14,24 +15,30 @@
 #define TOP 20.0
 #define BOTTOM 50.0
 
-static int usable(double v)
+static int usable(double v, int lg)
 {
-    return isfinite(v) && v > 0.0;
+    return isfinite(v) && (!lg || v > 0.0);
 }
 
-static void curve(cairo_t *cr, const double *v, int n, double lo, double hi, double r, double g, double b)
+static double axis(double v, int lg)
+{
+    return lg ? log10(v) : v;
+}
+
+static void curve(cairo_t *cr, const double *v, int n, double lo, double hi, int lg, double r,
+                  double g, double b)
 {
     const double pw = W - LEFT - RIGHT, ph = H - TOP - BOTTOM;
     int pen = 0;
     cairo_set_source_rgb(cr, r, g, b);
     cairo_set_line_width(cr, 2.0);
     for (int i = 0; i < n; i++) {
-        if (!usable(v[i])) {
+        if (!usable(v[i], lg)) {
             pen = 0;
             continue;
         }
         double x = LEFT + (n > 1 ? pw * i / (n - 1) : pw / 2);
-        double y = TOP + ph * (hi - log10(v[i])) / (hi - lo);
+        double y = TOP + ph * (hi - axis(v[i], lg)) / (hi - lo);
         if (pen)
             cairo_line_to(cr, x, y);
         else
@@ -45,25 +52,42 @@ static void curve(cairo_t *cr, const double *v, int n, double lo, double hi, dou
 
 int plot_loss_png(const char *path, const double *train, const double *val, int n)
 {
+    return plot_curves_png(path, train, val, n, "training loss", "validation ESR", 1);
+}
+
+int plot_curves_png(const char *path, const double *train, const double *val, int n,
+                    const char *label_a, const char *label_b, int log_scale)
+{
+    const int lg = log_scale;
     double lo = INFINITY, hi = -INFINITY;
     for (int i = 0; i < n; i++) {
-        if (usable(train[i])) {
-            lo = fmin(lo, log10(train[i]));
-            hi = fmax(hi, log10(train[i]));
+        if (usable(train[i], lg)) {
+            lo = fmin(lo, axis(train[i], lg));
+            hi = fmax(hi, axis(train[i], lg));
         }
-        if (usable(val[i])) {
-            lo = fmin(lo, log10(val[i]));
-            hi = fmax(hi, log10(val[i]));
+        if (usable(val[i], lg)) {
+            lo = fmin(lo, axis(val[i], lg));
+            hi = fmax(hi, axis(val[i], lg));
         }
     }
     if (!(lo <= hi)) {
-        lo = -1;
-        hi = 0;
+        lo = lg ? -1 : 0;
+        hi = lg ? 0 : 1;
     }
-    lo = floor(lo);
-    hi = ceil(hi);
+    /* grid: decades, or steps of 1, 2 or 5 times a power of ten (about 5 to 10 lines) */
+    double step = 1;
+    if (!lg) {
+        const double span = hi - lo > 1e-9 ? hi - lo : 1;
+        step = pow(10, floor(log10(span)));
+        if (span / step < 2.5)
+            step /= 5;
+        else if (span / step < 5)
+            step /= 2;
+    }
+    lo = floor(lo / step) * step;
+    hi = ceil(hi / step) * step;
     if (hi <= lo)
-        hi = lo + 1;
+        hi = lo + step;
 
     cairo_surface_t *s = cairo_image_surface_create(CAIRO_FORMAT_RGB24, W, H);
     cairo_t *cr = cairo_create(s);
@@ -74,14 +98,18 @@ int plot_loss_png(const char *path, const double *train, const double *val, int 
 
     const double pw = W - LEFT - RIGHT, ph = H - TOP - BOTTOM;
     char label[32];
-    for (int d = (int)lo; d <= (int)hi; d++) {
+    for (int k = 0; lo + k * step <= hi + 1e-9 * step; k++) {
+        const double d = lo + k * step;
         double y = TOP + ph * (hi - d) / (hi - lo);
         cairo_set_source_rgb(cr, 0.85, 0.85, 0.85);
         cairo_set_line_width(cr, 1);
         cairo_move_to(cr, LEFT, y);
         cairo_line_to(cr, LEFT + pw, y);
         cairo_stroke(cr);
-        snprintf(label, sizeof label, "1e%d", d);
+        if (lg)
+            snprintf(label, sizeof label, "1e%d", (int)lround(d));
+        else
+            snprintf(label, sizeof label, "%g", d);
         cairo_set_source_rgb(cr, 0, 0, 0);
         cairo_move_to(cr, 10, y + 4);
         cairo_show_text(cr, label);
@@ -101,14 +129,14 @@ int plot_loss_png(const char *path, const double *train, const double *val, int 
     cairo_move_to(cr, LEFT + pw / 2 - 20, H - 10);
     cairo_show_text(cr, "epoch");
 
-    curve(cr, train, n, lo, hi, 0.12, 0.35, 0.75);
-    curve(cr, val, n, lo, hi, 0.85, 0.35, 0.1);
+    curve(cr, train, n, lo, hi, lg, 0.12, 0.35, 0.75);
+    curve(cr, val, n, lo, hi, lg, 0.85, 0.35, 0.1);
     cairo_set_source_rgb(cr, 0.12, 0.35, 0.75);
     cairo_move_to(cr, LEFT + pw - 220, TOP + 20);
-    cairo_show_text(cr, "training loss");
+    cairo_show_text(cr, label_a);
     cairo_set_source_rgb(cr, 0.85, 0.35, 0.1);
     cairo_move_to(cr, LEFT + pw - 220, TOP + 38);
-    cairo_show_text(cr, "validation ESR");
+    cairo_show_text(cr, label_b);
 
     cairo_destroy(cr);
     cairo_surface_flush(s);

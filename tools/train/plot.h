@@ -6,4 +6,9 @@
  * NaN without validation data). 0, or -1 (errno tells why). */
 int plot_loss_png(const char *path, const double *train, const double *val, int n_epochs);
 
+/* The same frame for any two per-epoch curves: labels of the two, and a logarithmic (decades)
+ * or linear axis (synth models: bits per sample). */
+int plot_curves_png(const char *path, const double *a, const double *b, int n, const char *label_a,
+                    const char *label_b, int log_scale);
+
 #endif

@@ -51,3 +51,47 @@ long HT_FN(trainer_steps)(const HT_FN(trainer) *tr);
 HT_REAL *HT_FN(trainer_moment)(HT_FN(trainer) *tr, int which);
 void HT_FN(trainer_get_counters)(const HT_FN(trainer) *tr, long *step, uint64_t *rng);
 void HT_FN(trainer_set_counters)(HT_FN(trainer) *tr, long step, uint64_t rng);
+
+/* ---- synth models (docs/synth.md) ---- */
+
+/* One chunk of T samples (T up to the window the acts were made for) of one note through the
+ * synth head and the backbone: in [T] the previous classes, cond [T * n_cond], tgt [T] the
+ * classes to predict. state0 is the model state at the chunk's first sample (ht_state_reals;
+ * NULL: zero, the note-on). Returns the chunk's summed cross-entropy in nats. With G, the
+ * gradient of scale times that sum is added to G; state0 is held fixed (backpropagation through
+ * time stops at the chunk's start, the forward state does not). */
+double HT_FN(synth_window)(const ht_layout *L, const HT_REAL *P, HT_FN(acts) *a, int T,
+                           const unsigned char *in, const HT_REAL *cond,
+                           const unsigned char *tgt, const HT_REAL *state0, HT_REAL *G,
+                           double scale);
+/* After a synth_window without G: its logits, [T, 256]. */
+const HT_REAL *HT_FN(acts_logits)(const HT_FN(acts) *a);
+/* The model state after the last chunk (ht_state_reals). */
+void HT_FN(state_out)(const ht_layout *L, const HT_FN(acts) *a, HT_REAL *state);
+
+/* Parameters from / to a synth model of the same configuration, by tensor name. */
+int HT_FN(params_from_synth)(const ht_layout *L, const hiss_synth_model *m, HT_REAL *P,
+                             hiss_error *err);
+int HT_FN(params_to_synth)(const ht_layout *L, const HT_REAL *P, hiss_synth_model *m,
+                           hiss_error *err);
+
+/* The synth trainer: `batch` streams walk the notes of d (see ht_synth_order), `window` samples
+ * per chunk, the streams spread over `threads` (stream k on thread k mod threads, gradients
+ * summed in thread order: deterministic per thread count). d must outlive it. */
+typedef struct HT_FN(synth_trainer) HT_FN(synth_trainer);
+HT_FN(synth_trainer) *HT_FN(synth_trainer_create)(const ht_layout *L, const ht_train_opts *o,
+                                                  HT_REAL *P, const ht_synth_data *d);
+void HT_FN(synth_trainer_free)(HT_FN(synth_trainer) *tr);
+/* Streams back to the start of epoch e's order, each at a note-on. */
+void HT_FN(synth_epoch_begin)(HT_FN(synth_trainer) *tr, int epoch);
+/* Loss and gradient (into G) of the chunks the streams play next, with the current parameters;
+ * the streams do not move. 0, 1 when the epoch is over (no stream has a note left), -1 when a
+ * thread could not be started. */
+int HT_FN(synth_grad)(HT_FN(synth_trainer) *tr, HT_REAL *G, ht_synth_stats *st);
+/* Moves the streams past the chunks of the last synth_grad (their states, as computed there). */
+void HT_FN(synth_commit)(HT_FN(synth_trainer) *tr);
+/* synth_grad, gradient clipping, AdamW, synth_commit. 0, 1 (epoch over, nothing done) or -1. */
+int HT_FN(synth_step)(HT_FN(synth_trainer) *tr, ht_synth_stats *st);
+long HT_FN(synth_trainer_steps)(const HT_FN(synth_trainer) *tr);
+void HT_FN(synth_trainer_set_steps)(HT_FN(synth_trainer) *tr, long step);
+HT_REAL *HT_FN(synth_trainer_moment)(HT_FN(synth_trainer) *tr, int which);

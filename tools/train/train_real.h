@@ -11,6 +11,7 @@
 typedef double real;
 #define HT_FN(n) ht_d_##n
 #define R_EXP exp
+#define R_LOG log
 #define R_LOG1P log1p
 #define R_SQRT sqrt
 #else
@@ -19,6 +20,7 @@ typedef float real;
 #define HT_FN(n) ht_f_##n
 /* the engine's exp: vectorises, and keeps the trainer's float forward close to the engine's */
 #define R_EXP hiss_exp
+#define R_LOG logf
 #define R_LOG1P log1pf
 #define R_SQRT sqrtf
 #endif
