@@ -68,8 +68,8 @@ hp_inst *hp_inst_create(const hp_inst_config *cfg, const hp_inst_params *params,
                         char *err);
 void hp_inst_free(hp_inst *in);
 
-/* The kinds, each in its own file: called by hp_inst_create with in->path set and the model
- * file known to exist as a path; fill in or return -1 with err set. */
+/* The kinds, each in its own file: called by hp_inst_create with in->path (not empty) and
+ * in->params set; fill in the rest, or return -1 with err set. */
 int hp_inst_load_fx(hp_inst *in, const hp_inst_config *cfg, char *err);
 int hp_inst_load_synth(hp_inst *in, const hp_inst_config *cfg, char *err);
 

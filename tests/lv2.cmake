@@ -47,6 +47,24 @@ set_tests_properties(lv2_rt PROPERTIES
   ENVIRONMENT "LD_PRELOAD=$<TARGET_FILE:hiss_rtcheck>"
   LABELS nosan) # the sanitizers interpose the allocator themselves
 
+# The Synth plugin: the same host, against the engine's hiss_synth API.
+add_executable(hiss-lv2-synth-test ${HISS_LV2_TEST_DIR}/test_synth.c ${HISS_LV2_TEST_DIR}/host.c
+                                   ${HISS_LV2_TEST_DIR}/models.c ${HISS_LV2_TEST_DIR}/synth_models.c)
+target_link_libraries(hiss-lv2-synth-test PRIVATE hiss_static PkgConfig::LILV Threads::Threads m ${CMAKE_DL_LIBS})
+add_dependencies(hiss-lv2-synth-test hiss_lv2)
+foreach(mode deferred immediate threaded)
+  add_test(NAME lv2_synth_play_${mode}
+           COMMAND hiss-lv2-synth-test play ${HISS_LV2_DIR} ${HISS_LV2_TMP}/synth_play_${mode} ${mode})
+endforeach()
+add_test(NAME lv2_synth_params COMMAND hiss-lv2-synth-test params ${HISS_LV2_DIR} ${HISS_LV2_TMP}/synth_params)
+add_test(NAME lv2_synth_presets
+         COMMAND hiss-lv2-synth-test presets ${HISS_LV2_DIR} ${HISS_LV2_TMP}/synth_presets ${CMAKE_COMMAND}
+                 ${PROJECT_SOURCE_DIR}/plugin/presets.cmake)
+add_test(NAME lv2_synth_rt COMMAND hiss-lv2-synth-test rt ${HISS_LV2_DIR} ${HISS_LV2_TMP}/synth_rt)
+set_tests_properties(lv2_synth_rt PROPERTIES
+  ENVIRONMENT "LD_PRELOAD=$<TARGET_FILE:hiss_rtcheck>"
+  LABELS nosan)
+
 set_tests_properties(lv2_validate lv2_presets PROPERTIES SKIP_RETURN_CODE 77)
 set_tests_properties(lv2_stress PROPERTIES TIMEOUT 600)
 
@@ -61,6 +79,13 @@ if(JACK_FOUND)
                      ${HISS_LV2_TMP}/jalv_${kind} ${kind})
     set_tests_properties(lv2_jalv_${kind} PROPERTIES SKIP_RETURN_CODE 77 LABELS nosan TIMEOUT 180)
   endforeach()
+  add_executable(hiss-jack-synth-check ${HISS_LV2_TEST_DIR}/jack_synth_check.c ${HISS_LV2_TEST_DIR}/synth_models.c)
+  target_link_libraries(hiss-jack-synth-check PRIVATE hiss_static PkgConfig::JACK m)
+  add_test(NAME lv2_jalv_synth
+           COMMAND sh ${HISS_LV2_TEST_DIR}/jalv_synth.sh ${HISS_LV2_DIR} $<TARGET_FILE:hiss-lv2-synth-test>
+                   $<TARGET_FILE:hiss-jack-synth-check> ${CMAKE_COMMAND} ${PROJECT_SOURCE_DIR}/plugin/presets.cmake
+                   ${HISS_LV2_TMP}/jalv_synth)
+  set_tests_properties(lv2_jalv_synth PROPERTIES SKIP_RETURN_CODE 77 LABELS nosan TIMEOUT 180)
 else()
   add_test(NAME lv2_jalv COMMAND sh -c
            "echo 'SKIPPED: JACK headers not found at configure time (Debian: apt-get install libjack-jackd2-dev)'; exit 77")
@@ -73,3 +98,12 @@ target_link_libraries(hiss-wav-check PRIVATE hiss_static m)
 add_test(NAME lv2_ardour
          COMMAND sh ${HISS_LV2_TEST_DIR}/ardour.sh ${HISS_LV2_DIR} $<TARGET_FILE:hiss-wav-check> ${HISS_LV2_TMP}/ardour)
 set_tests_properties(lv2_ardour PROPERTIES SKIP_RETURN_CODE 77 LABELS nosan TIMEOUT 200)
+
+add_executable(hiss-wav-synth-check ${HISS_LV2_TEST_DIR}/wav_synth_check.c ${HISS_LV2_TEST_DIR}/synth_models.c
+                                    ${HISS_LV2_TEST_DIR}/wav.c)
+target_link_libraries(hiss-wav-synth-check PRIVATE hiss_static m)
+add_test(NAME lv2_ardour_synth
+         COMMAND sh ${HISS_LV2_TEST_DIR}/ardour_synth.sh ${HISS_LV2_DIR} $<TARGET_FILE:hiss-lv2-synth-test>
+                 $<TARGET_FILE:hiss-wav-synth-check> ${CMAKE_COMMAND} ${PROJECT_SOURCE_DIR}/plugin/presets.cmake
+                 ${HISS_LV2_TMP}/ardour_synth)
+set_tests_properties(lv2_ardour_synth PROPERTIES SKIP_RETURN_CODE 77 LABELS nosan TIMEOUT 300)

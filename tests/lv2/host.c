@@ -17,6 +17,7 @@
 #include <lv2/atom/util.h>
 #include <lv2/buf-size/buf-size.h>
 #include <lv2/log/log.h>
+#include <lv2/midi/midi.h>
 #include <lv2/options/options.h>
 #include <lv2/parameters/parameters.h>
 #include <lv2/patch/patch.h>
@@ -183,7 +184,7 @@ struct hh_host {
     size_t pending_len;
 
     LV2_URID atom_Chunk, atom_Sequence, atom_Object, atom_Path, atom_String, atom_URID, atom_Int;
-    LV2_URID patch_Set, patch_Get, patch_property, patch_value, hiss_model;
+    LV2_URID patch_Set, patch_Get, patch_property, patch_value, hiss_model, midi_MidiEvent;
 
     uint64_t frames;
     hh_event *events;
@@ -395,6 +396,7 @@ hh_host *hh_new(const hh_opts *o)
     h->patch_property = map_uri(h, LV2_PATCH__property);
     h->patch_value = map_uri(h, LV2_PATCH__value);
     h->hiss_model = map_uri(h, HH_NS "model");
+    h->midi_MidiEvent = map_uri(h, LV2_MIDI__MidiEvent);
 
     h->max_block = o->max_block;
     h->nominal_block = o->max_block;
@@ -479,7 +481,8 @@ hh_host *hh_new(const hh_opts *o)
     lilv_node_free(control);
     lilv_node_free(atomp);
     lilv_node_free(input);
-    if (h->p_control < 0 || h->p_notify < 0 || h->n_in < 1 || h->n_in != h->n_out)
+    /* An effect has as many inputs as outputs, an instrument outputs only. */
+    if (h->p_control < 0 || h->p_notify < 0 || h->n_out < 1 || (h->n_in > 0 && h->n_in != h->n_out))
         fail("unexpected ports");
 
     LilvNode *pset = lilv_new_uri(h->world, LV2_PRESETS__Preset);
@@ -528,6 +531,11 @@ int hh_channels(const hh_host *h)
     return h->n_in;
 }
 
+int hh_outputs(const hh_host *h)
+{
+    return h->n_out;
+}
+
 static int port_index(const hh_host *h, const char *symbol)
 {
     LilvNode *s = lilv_new_string(h->world, symbol);
@@ -564,14 +572,14 @@ void hh_deactivate(hh_host *h)
 
 /* ---- control messages ------------------------------------------------------------------------ */
 
-static void queue_event(hh_host *h, const LV2_Atom *a)
+static void queue_event(hh_host *h, const LV2_Atom *a, int64_t frame)
 {
     size_t need = sizeof(LV2_Atom_Event) + lv2_atom_pad_size(a->size);
     if (h->pending_len + need + sizeof(LV2_Atom_Sequence) > HH_CONTROL_CAP)
         fail("control queue full");
     LV2_Atom_Event *ev = (LV2_Atom_Event *)(h->pending + h->pending_len);
     memset(ev, 0, need);
-    ev->time.frames = 0;
+    ev->time.frames = frame;
     memcpy(&ev->body, a, sizeof *a + a->size);
     h->pending_len += need;
 }
@@ -589,7 +597,19 @@ void hh_send_model(hh_host *h, const char *path)
     lv2_atom_forge_key(&forge, h->patch_value);
     lv2_atom_forge_path(&forge, path, (uint32_t)strlen(path));
     lv2_atom_forge_pop(&forge, &f);
-    queue_event(h, obj);
+    queue_event(h, obj, 0);
+}
+
+void hh_send_midi(hh_host *h, uint32_t frame, const uint8_t *msg, uint32_t len)
+{
+    _Alignas(8) uint8_t buf[sizeof(LV2_Atom) + 16];
+    if (len > 16)
+        fail("MIDI message too long for the test host");
+    LV2_Atom *a = (LV2_Atom *)buf;
+    a->size = len;
+    a->type = h->midi_MidiEvent;
+    memcpy(a + 1, msg, len);
+    queue_event(h, a, frame);
 }
 
 void hh_send_get(hh_host *h, const char *property_uri)
@@ -605,7 +625,7 @@ void hh_send_get(hh_host *h, const char *property_uri)
         lv2_atom_forge_urid(&forge, map_uri(h, property_uri));
     }
     lv2_atom_forge_pop(&forge, &f);
-    queue_event(h, obj);
+    queue_event(h, obj, 0);
 }
 
 /* ---- running ------------------------------------------------------------------------------- */
@@ -656,10 +676,10 @@ void hh_run(hh_host *h, const float *const *in, float *const *out, uint32_t n)
     h->pending_len = 0;
     h->notify->atom.type = h->atom_Chunk;
     h->notify->atom.size = HH_NOTIFY_CAP - sizeof(LV2_Atom);
-    for (int k = 0; k < h->n_in; k++) {
+    for (int k = 0; k < h->n_in; k++)
         lilv_instance_connect_port(h->inst, (uint32_t)h->audio_in[k], (void *)in[k]);
+    for (int k = 0; k < h->n_out; k++)
         lilv_instance_connect_port(h->inst, (uint32_t)h->audio_out[k], out[k]);
-    }
     hh_rtcheck_arm(1);
     lilv_instance_run(h->inst, n);
     if (h->o.mode != HH_WORK_DEFERRED)

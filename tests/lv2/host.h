@@ -27,7 +27,9 @@ typedef struct hh_host hh_host;
 hh_host *hh_new(const hh_opts *o);
 void hh_free(hh_host *h);
 
+/* Audio inputs (0 for an instrument) and outputs. */
 int hh_channels(const hh_host *h);
+int hh_outputs(const hh_host *h);
 void hh_set(hh_host *h, const char *symbol, float value);
 float hh_get(const hh_host *h, const char *symbol);
 void hh_activate(hh_host *h);
@@ -36,8 +38,11 @@ void hh_deactivate(hh_host *h);
 /* Queue messages for the control port of the next run. */
 void hh_send_model(hh_host *h, const char *path);
 void hh_send_get(hh_host *h, const char *property_uri); /* NULL: every property */
+/* A MIDI message at a frame of the next run; queue them in time order, after any patch message
+ * (those go at frame 0). */
+void hh_send_midi(hh_host *h, uint32_t frame, const uint8_t *msg, uint32_t len);
 
-/* Run one block. in/out hold one pointer per channel. The calls into the plugin (run, and
+/* Run one block. in/out hold one pointer per channel (in is not read for an instrument). The calls into the plugin (run, and
  * work_response in the deferred and threaded modes) are bracketed by the real-time checker
  * when it is preloaded. Notify events are parsed after, with their frame (the host's running
  * count at the block's first frame). */
