@@ -1,5 +1,6 @@
 # The synth (issue 6): step against the float64 reference, sampler and mu-law, voice allocation,
-# the instrument, model files, the phase features against their closed form; the MIDI-file reader (tools/midi); hiss-host's ring and hiss-host
+# the instrument, model files, the phase features against their closed form, hiss-model for
+# synth files; the MIDI-file reader (tools/midi); hiss-host's ring and hiss-host
 # itself against a JACK dummy server.
 
 add_library(hiss_synth_ref STATIC ${CMAKE_CURRENT_SOURCE_DIR}/synth_ref.c)
@@ -14,6 +15,13 @@ foreach(t step sample voices instrument model phase)
   add_test(NAME synth_${t} COMMAND test_synth_${t})
   set_tests_properties(synth_${t} PROPERTIES TIMEOUT 300)
 endforeach()
+
+if(TARGET hiss-model)
+  add_executable(test_synth_cli ${CMAKE_CURRENT_SOURCE_DIR}/test_synth_cli.c)
+  target_link_libraries(test_synth_cli PRIVATE hiss_static m)
+  add_test(NAME synth_cli COMMAND test_synth_cli $<TARGET_FILE:hiss-model> ${CMAKE_CURRENT_BINARY_DIR})
+  set_tests_properties(synth_cli PROPERTIES TIMEOUT 300)
+endif()
 
 add_executable(test_synth_midifile ${CMAKE_CURRENT_SOURCE_DIR}/test_synth_midifile.c)
 target_link_libraries(test_synth_midifile PRIVATE hiss_midi m)

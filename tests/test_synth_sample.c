@@ -179,6 +179,67 @@ static void test_nucleus_random(void)
            judged, big);
 }
 
+/* The draw as docs/synth.md words it, on the sampler's own probabilities and nucleus: u times the
+ * nucleus's mass, walked along the nucleus in class order, the class where the running sum first
+ * exceeds it (the last class of non-zero probability if rounding leaves the target at the total).
+ * hiss_synth_sample must pick that class, to the draw, on every kind of distribution: flat,
+ * peaked, with -inf classes, with ties, at every temperature and top_p (the sampler's fast path
+ * for top_p = 1 builds no list of kept classes and searches the running sums). */
+static int walk(const hiss_synth_sampler *s, int n, double u)
+{
+    double mass = 0.0;
+    for (int i = 0; i < n; i++)
+        mass += s->p[s->kept[i]];
+    const double target = u * mass;
+    double cum = 0.0;
+    int last = s->kept[0];
+    for (int i = 0; i < n; i++) {
+        const int k = s->kept[i];
+        if (s->p[k] <= 0.0)
+            continue;
+        cum += s->p[k];
+        last = k;
+        if (target < cum)
+            return k;
+    }
+    return last;
+}
+
+static void test_draw_walk(void)
+{
+    static hiss_synth_sampler v;
+    hiss_synth_rng g;
+    hiss_synth_rng_seed(&g, 777);
+    const float temps[] = {0.0f, 0.25f, 1.0f, 3.0f};
+    const float tops[] = {1.0f, 0.99f, 0.9f, 0.5f, 0.05f};
+    float l[256];
+    long cases = 0, bad = 0;
+    for (int c = 0; c < 20000; c++) {
+        const double spread = c % 4 == 0 ? 0.02 : c % 4 == 1 ? 1.0 : c % 4 == 2 ? 10.0 : 60.0;
+        for (int k = 0; k < 256; k++) {
+            double x = spread * (2.0 * hiss_synth_rng_uniform(&g) - 1.0);
+            if (c % 5 == 0)
+                x = floor(x); /* ties */
+            l[k] = (float)x;
+            if (c % 7 == 0 && hiss_synth_rng_uniform(&g) < 0.5)
+                l[k] = -INFINITY;
+        }
+        const float t = temps[c % 4], p = tops[(c / 4) % 5];
+        hiss_synth_rng r1;
+        hiss_synth_rng_seed(&r1, (uint64_t)c);
+        hiss_synth_rng r2 = r1;
+        const int got = hiss_synth_sample(&w, l, t, p, &r1);
+        const int n = hiss_synth_nucleus(&v, l, t, p);
+        const double u = hiss_synth_rng_uniform(&r2);
+        const int want = n > 0 ? walk(&v, n, u) : -1;
+        bad += got != want || memcmp(&r1, &r2, sizeof r1) != 0;
+        cases++;
+    }
+    CHECK(bad == 0, "draw: %ld of %ld draws differ from the documented walk", bad, cases);
+    printf("ok draw: %ld draws (4 temperatures, 5 top_p, flat to peaked, ties, -inf) equal the documented walk\n",
+           cases);
+}
+
 static void test_argmax(void)
 {
     hiss_synth_rng r;
@@ -362,6 +423,7 @@ int main(void)
     test_rng();
     test_nucleus();
     test_nucleus_random();
+    test_draw_walk();
     test_argmax();
     test_seed();
     test_distribution();

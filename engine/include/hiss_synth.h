@@ -102,6 +102,13 @@ const hiss_config *hiss_synth_model_config(const hiss_synth_model *m);
 /* The feature fed to conditioning input i (0 .. n_cond-1). */
 hiss_synth_feature hiss_synth_model_feature(const hiss_synth_model *m, int i);
 const char *hiss_synth_model_meta(const hiss_synth_model *m, const char *key);
+/* The metadata as read from the file (or set since), in order. */
+int hiss_synth_model_meta_count(const hiss_synth_model *m);
+void hiss_synth_model_meta_at(const hiss_synth_model *m, int i, const char **key, const char **value);
+/* Add or replace a descriptive key. The keys that follow from the model ("hiss.io",
+ * "sample_rate", "rms_eps", "hiss.skip", "hiss.cond") are refused (HISS_ERR_ARG): saving writes
+ * them from the configuration. */
+hiss_status hiss_synth_model_set_meta(hiss_synth_model *m, const char *key, const char *value);
 uint64_t hiss_synth_model_param_count(const hiss_synth_model *m);
 /* Multiply-adds per sample of one voice: the backbone's, as hiss_model_macs_per_sample counts
  * them, plus the head's (256 + n_cond) * d_model (lm_head and cond_proj; the embedding is a
@@ -134,10 +141,12 @@ double hiss_synth_rng_uniform(hiss_synth_rng *r);
 
 /* Work space of the sampler (no allocation on the audio thread). */
 typedef struct hiss_synth_sampler {
-    double p[HISS_SYNTH_CLASSES]; /* softmax(logits / temperature) */
-    int kept[HISS_SYNTH_CLASSES]; /* the nucleus, in class order */
-    float e[HISS_SYNTH_CLASSES];  /* unnormalised probabilities */
+    double p[HISS_SYNTH_CLASSES];   /* softmax(logits / temperature) */
+    int kept[HISS_SYNTH_CLASSES];   /* the nucleus, in class order */
+    float e[HISS_SYNTH_CLASSES];    /* unnormalised probabilities */
     int work[HISS_SYNTH_CLASSES];
+    double cum[HISS_SYNTH_CLASSES]; /* running sums of the draw */
+    unsigned char bucket[2][HISS_SYNTH_CLASSES]; /* the nucleus's buckets of each class */
 } hiss_synth_sampler;
 
 /* The nucleus: the smallest set of classes, taken in order of decreasing probability (equal

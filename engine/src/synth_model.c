@@ -277,6 +277,33 @@ const char *hiss_synth_model_meta(const hiss_synth_model *m, const char *key)
     return hiss_model_meta(m->bb, key);
 }
 
+static const char *const derived_keys[] = {"hiss.io", "sample_rate", "rms_eps", "hiss.skip", "hiss.cond"};
+
+static int is_derived_key(const char *key)
+{
+    for (size_t k = 0; k < sizeof derived_keys / sizeof *derived_keys; k++)
+        if (strcmp(key, derived_keys[k]) == 0)
+            return 1;
+    return 0;
+}
+
+int hiss_synth_model_meta_count(const hiss_synth_model *m)
+{
+    return hiss_model_meta_count(m->bb);
+}
+
+void hiss_synth_model_meta_at(const hiss_synth_model *m, int i, const char **key, const char **value)
+{
+    hiss_model_meta_at(m->bb, i, key, value);
+}
+
+hiss_status hiss_synth_model_set_meta(hiss_synth_model *m, const char *key, const char *value)
+{
+    if (!key || !value || is_derived_key(key))
+        return HISS_ERR_ARG;
+    return hiss_model_set_meta(m->bb, key, value);
+}
+
 uint64_t hiss_synth_model_param_count(const hiss_synth_model *m)
 {
     uint64_t n = m->head_len;
@@ -313,8 +340,6 @@ hiss_tensor hiss_synth_model_tensor_by_name(const hiss_synth_model *m, const cha
     return t;
 }
 
-static const char *const derived_keys[] = {"hiss.io", "sample_rate", "rms_eps", "hiss.skip", "hiss.cond"};
-
 hiss_status hiss_synth_model_save(const hiss_synth_model *m, const char *path, hiss_error *err)
 {
     const hiss_model *bb = m->bb;
@@ -341,13 +366,9 @@ hiss_status hiss_synth_model_save(const hiss_synth_model *m, const char *path, h
     meta[nm++] = (st_kv){"sample_rate", rate};
     meta[nm++] = (st_kv){"rms_eps", eps};
     meta[nm++] = (st_kv){"hiss.cond", cond};
-    for (int i = 0; i < bb->n_meta; i++) {
-        int derived = 0;
-        for (size_t k = 0; k < sizeof derived_keys / sizeof *derived_keys; k++)
-            derived |= strcmp(bb->meta[i].key, derived_keys[k]) == 0;
-        if (!derived)
+    for (int i = 0; i < bb->n_meta; i++)
+        if (!is_derived_key(bb->meta[i].key))
             meta[nm++] = (st_kv){bb->meta[i].key, bb->meta[i].value};
-    }
     /* embedding, cond_proj, backbone, lm_head: the order of docs/synth.md. */
     hiss_synth_head_rec rec[5];
     const int nh = hiss_synth_head_tensors(m, rec);

@@ -1,7 +1,14 @@
 /* Drawing a class from the model's logits: temperature, then the nucleus (top-p), then one
  * uniform draw walked along the cumulative probabilities, all in a fixed order, so a seed gives
  * the same classes from run to run and machine to machine. No allocation: the work space
- * is the caller's. */
+ * is the caller's.
+ *
+ * Cost: this runs once per voice per sample, so the loops are written to vectorise or at least
+ * not to branch (the maximum, the exponentials, the bucket of each class, the nucleus's
+ * membership), and the walk along the running sum is a binary search over the running sums the
+ * total needs anyway. What stays sequential is what fixes the result's rounding: the sum that
+ * normalises (in class order) and the running sum of the draw (in class order), each a chain of
+ * 256 double additions. Every result is the one of the plain loops these replaced, to the bit. */
 #include <math.h>
 #include <string.h>
 
@@ -9,6 +16,17 @@
 #include "hiss_synth.h"
 
 #define NC HISS_SYNTH_CLASSES
+
+/* The loops that vectorise are compiled again for AVX2 where the compiler can
+ * (chosen by the loader, so nothing here holds the choice). The same IEEE operations on wider
+ * registers give the same bits as the baseline build: ISO C mode (-std=c11) leaves a * b + c
+ * uncontracted, so no FMA enters even where the target has it (tests/test_synth_sample.c checks
+ * the draws against the plain loops). */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define HISS_WIDE __attribute__((target_clones("avx2", "default")))
+#else
+#define HISS_WIDE
+#endif
 
 static uint64_t splitmix64(uint64_t *x)
 {
@@ -55,51 +73,114 @@ static int before(const double *p, int a, int b)
     return p[a] > p[b] || (p[a] == p[b] && a < b);
 }
 
+/* The largest logit; 0 when the logits are no distribution (a NaN or +inf). On the floats' bits
+ * as integers, without branches, so that it vectorises (float comparisons do not, without
+ * -ffast-math): a float's bits with the magnitude bits flipped when negative order as signed
+ * integers exactly as the floats do (-0 below +0, which changes no later result). */
+HISS_WIDE static int scan_max(const float *l, float *mx)
+{
+    int32_t key[8], bad[8];
+    for (int j = 0; j < 8; j++) {
+        key[j] = INT32_MIN;
+        bad[j] = 0;
+    }
+    for (int k = 0; k < NC; k += 8)
+        for (int j = 0; j < 8; j++) {
+            int32_t b;
+            memcpy(&b, &l[k + j], sizeof b);
+            const int32_t mag = b & 0x7FFFFFFF;
+            bad[j] |= (mag > 0x7F800000) | (b == 0x7F800000); /* NaN of either sign, +inf */
+            const int32_t kk = b ^ ((b >> 31) & 0x7FFFFFFF);
+            key[j] = kk > key[j] ? kk : key[j];
+        }
+    int32_t best = INT32_MIN;
+    int any = 0;
+    for (int j = 0; j < 8; j++) {
+        any |= bad[j];
+        best = key[j] > best ? key[j] : best;
+    }
+    const int32_t b = best ^ ((best >> 31) & 0x7FFFFFFF);
+    memcpy(mx, &b, sizeof *mx);
+    return !any;
+}
+
+/* w->e and w->p for temperature > 0. The exponentials in float through the engine's vectorisable
+ * exp (about 2 ulp): libm's double exp made this loop most of a small model's cost per sample. A
+ * class more than 87 nats below the best (or at -inf) gets exactly 0. Sums and normalisation in
+ * double, in class order. */
+HISS_WIDE static void exps(float *e, const float *logits, float mx, float inv_t)
+{
+    for (int k = 0; k < NC; k++) {
+        const float x = (logits[k] - mx) * inv_t;
+        const float v = hiss_exp(x);
+        e[k] = x < -87.0f ? 0.0f : v;
+    }
+}
+
+static void softmax(hiss_synth_sampler *w, const float *logits, float mx, float temperature)
+{
+    exps(w->e, logits, mx, 1.0f / temperature);
+    double sum = 0.0;
+    for (int k = 0; k < NC; k++)
+        sum += (double)w->e[k];
+    const double norm = 1.0 / sum;
+    for (int k = 0; k < NC; k++)
+        w->p[k] = (double)w->e[k] * norm;
+}
+
 /* The nucleus without sorting 256 classes: bucket the classes by the float exponent of their
  * unnormalised probability e (64 octaves below the best class, which has e = 1, the last bucket
  * holding everything smaller), find the octave where the running mass reaches top_p, bucket that
  * octave by the next 8 bits of the mantissa, and sort only the classes of the finest bucket
- * where the mass is reached (usually one or two). Linear time whatever the distribution. */
-static int octave_of(float e)
-{
-    uint32_t bits;
-    memcpy(&bits, &e, sizeof bits);
-    const int o = 127 - (int)(bits >> 23);
-    return o > 64 ? 64 : o;
-}
-
-static int sub_of(float e)
-{
-    uint32_t bits;
-    memcpy(&bits, &e, sizeof bits);
-    return (int)((bits >> 15) & 0xFF);
-}
-
+ * where the mass is reached (usually one or two). Linear time whatever the distribution. The
+ * masses are summed in class order within each bucket. */
 static int nucleus_set(hiss_synth_sampler *w, double top_p)
 {
+    unsigned char *oct = w->bucket[0], *sub = w->bucket[1];
+    for (int k = 0; k < NC; k++) {
+        uint32_t bits;
+        memcpy(&bits, &w->e[k], sizeof bits);
+        const int o = 127 - (int)(bits >> 23);
+        oct[k] = (unsigned char)(o > 64 ? 64 : o < 0 ? 0 : o);
+        sub[k] = (unsigned char)((bits >> 15) & 0xFF);
+    }
     double omass[65] = {0};
     for (int k = 0; k < NC; k++)
         if (w->p[k] > 0.0)
-            omass[octave_of(w->e[k])] += w->p[k];
+            omass[oct[k]] += w->p[k];
     double cum = 0.0;
     int ob = 0;
     while (ob < 64 && cum + omass[ob] < top_p)
         cum += omass[ob++];
+    /* The octave's classes, listed without branching (which would mispredict on every class). */
+    int *in_ob = w->work, n_ob = 0;
+    for (int k = 0; k < NC; k++) {
+        in_ob[n_ob] = k;
+        n_ob += (w->p[k] > 0.0) & (oct[k] == ob);
+    }
     /* Within the octave (sub-buckets are meaningless in the catch-all one: all of it is sorted). */
     double smass[256] = {0};
-    for (int k = 0; k < NC; k++)
-        if (w->p[k] > 0.0 && octave_of(w->e[k]) == ob)
-            smass[ob < 64 ? sub_of(w->e[k]) : 0] += w->p[k];
+    for (int i = 0; i < n_ob; i++)
+        smass[ob < 64 ? sub[in_ob[i]] : 0] += w->p[in_ob[i]];
+    /* Down the sub-buckets while the mass stays below top_p. An empty one changes nothing (cum
+     * stays below top_p throughout, and cum + 0 is cum), so only the others are added. */
     int sb = 255;
-    if (ob < 64)
-        while (sb > 0 && cum + smass[sb] < top_p)
-            cum += smass[sb--];
-    else
+    if (ob < 64) {
+        for (; sb > 0; sb--) {
+            if (smass[sb] == 0.0)
+                continue;
+            if (!(cum + smass[sb] < top_p))
+                break;
+            cum += smass[sb];
+        }
+    } else {
         sb = 0;
+    }
     /* The finest bucket's classes, sorted (insertion: few), taken until the mass is reached. */
-    int *m = w->work, nm = 0;
-    for (int k = 0; k < NC; k++)
-        if (w->p[k] > 0.0 && octave_of(w->e[k]) == ob && (ob == 64 || sub_of(w->e[k]) == sb)) {
+    int m[NC], nm = 0;
+    for (int i = 0; i < n_ob; i++) {
+        const int k = in_ob[i];
+        if (ob == 64 || sub[k] == sb) {
             int j = nm++;
             while (j > 0 && before(w->p, k, m[j - 1])) {
                 m[j] = m[j - 1];
@@ -107,60 +188,40 @@ static int nucleus_set(hiss_synth_sampler *w, double top_p)
             }
             m[j] = k;
         }
+    }
     int take = 0;
     while (take < nm && (take == 0 || cum < top_p))
         cum += w->p[m[take++]];
     unsigned char in[NC] = {0};
     for (int i = 0; i < take; i++)
         in[m[i]] = 1;
+    /* Every class of a more probable bucket, and those taken from the finest: in class order. */
     int count = 0;
+    const int fine = ob < 64;
     for (int k = 0; k < NC; k++) {
-        if (w->p[k] > 0.0) {
-            const int o = octave_of(w->e[k]);
-            if (o < ob || (o == ob && ob < 64 && sub_of(w->e[k]) > sb))
-                in[k] = 1;
-        }
-        if (in[k])
-            w->kept[count++] = k;
+        const int o = oct[k];
+        const int keep = in[k] | ((w->p[k] > 0.0) & ((o < ob) | ((o == ob) & fine & (sub[k] > sb))));
+        w->kept[count] = k;
+        count += keep;
     }
     return count;
 }
 
 int hiss_synth_nucleus(hiss_synth_sampler *w, const float *logits, float temperature, float top_p)
 {
-    float mx = -INFINITY;
-    int arg = -1;
-    for (int k = 0; k < NC; k++) {
-        const float l = logits[k];
-        if (l != l || l == INFINITY)
-            return 0;
-        if (l > mx) {
-            mx = l;
-            arg = k;
-        }
-    }
-    if (arg < 0)
-        return 0; /* every logit -inf */
+    float mx;
+    if (!scan_max(logits, &mx) || mx == -INFINITY)
+        return 0; /* a NaN or +inf, or every logit -inf */
     if (!(temperature > 0.0f)) {
+        int arg = 0;
+        while (logits[arg] != mx)
+            arg++; /* the lowest class among equals */
         for (int k = 0; k < NC; k++)
             w->p[k] = k == arg ? 1.0 : 0.0;
         w->kept[0] = arg;
         return 1;
     }
-    /* The exponentials in float through the engine's vectorisable exp (about 2 ulp): libm's
-     * double exp made this loop most of a small model's cost per sample. A class more than 87
-     * nats below the best (or at -inf) gets exactly 0. Sums and normalisation in double. */
-    const float inv_t = 1.0f / temperature;
-    for (int k = 0; k < NC; k++) {
-        const float x = (logits[k] - mx) * inv_t;
-        w->e[k] = x < -87.0f ? 0.0f : hiss_exp(x);
-    }
-    double sum = 0.0;
-    for (int k = 0; k < NC; k++)
-        sum += (double)w->e[k];
-    const double norm = 1.0 / sum;
-    for (int k = 0; k < NC; k++)
-        w->p[k] = (double)w->e[k] * norm;
+    softmax(w, logits, mx, temperature);
     if (top_p >= 1.0f) {
         for (int k = 0; k < NC; k++)
             w->kept[k] = k;
@@ -169,9 +230,46 @@ int hiss_synth_nucleus(hiss_synth_sampler *w, const float *logits, float tempera
     return nucleus_set(w, (double)top_p);
 }
 
+/* The first i with cum[i] > target (cum non-decreasing), or n when there is none. */
+static int first_above(const double *cum, int n, double target)
+{
+    int lo = 0, hi = n;
+    while (lo < hi) {
+        const int mid = (lo + hi) / 2;
+        if (cum[mid] > target)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return lo;
+}
+
 int hiss_synth_sample(hiss_synth_sampler *w, const float *logits, float temperature, float top_p,
                       hiss_synth_rng *rng)
 {
+    /* The draw: the class where the running sum of the probabilities, in class order, first
+     * exceeds u times their total. Classes of probability 0 leave the running sum unchanged, so
+     * the first running sum above the target is always a class of non-zero probability. */
+    if (top_p >= 1.0f && temperature > 0.0f) {
+        /* Every class is in the nucleus: no list of kept classes to build or follow. */
+        float mx;
+        if (!scan_max(logits, &mx) || mx == -INFINITY)
+            return -1;
+        softmax(w, logits, mx, temperature);
+        const double u = hiss_synth_rng_uniform(rng);
+        double cum = 0.0;
+        for (int k = 0; k < NC; k++) {
+            cum += w->p[k];
+            w->cum[k] = cum;
+        }
+        const int k = first_above(w->cum, NC, u * cum);
+        if (k < NC)
+            return k;
+        int last = NC - 1; /* the target rounded up to the total: the last class that counts */
+        while (last > 0 && !(w->p[last] > 0.0))
+            last--;
+        return last;
+    }
     const int n = hiss_synth_nucleus(w, logits, temperature, top_p);
     if (n == 0)
         return -1;
@@ -180,20 +278,12 @@ int hiss_synth_sample(hiss_synth_sampler *w, const float *logits, float temperat
     const double u = hiss_synth_rng_uniform(rng);
     if (n == 1)
         return w->kept[0];
-    double total = 0.0;
-    for (int i = 0; i < n; i++)
-        total += w->p[w->kept[i]];
-    const double target = u * total;
     double cum = 0.0;
-    int last = w->kept[0];
     for (int i = 0; i < n; i++) {
-        const int k = w->kept[i];
-        if (w->p[k] <= 0.0)
-            continue;
-        cum += w->p[k];
-        last = k;
-        if (target < cum)
-            return k;
+        cum += w->p[w->kept[i]];
+        w->cum[i] = cum;
     }
-    return last; /* target rounded up to the total */
+    /* A nucleus below the whole keeps only classes of non-zero probability. */
+    const int i = first_above(w->cum, n, u * cum);
+    return w->kept[i < n ? i : n - 1];
 }

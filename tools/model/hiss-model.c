@@ -1,15 +1,18 @@
-/* hiss-model: make a fresh model file, or describe one. */
+/* hiss-model: make a fresh model file (fx or synth), or describe one. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "hiss.h"
+#include "hiss_synth.h"
 
 static void usage(FILE *f)
 {
     fprintf(f,
             "usage: hiss-model init OUT [options]   write a freshly initialised fx model\n"
+            "       hiss-model init OUT --synth --cond F1,F2,... [options]\n"
+            "                                       write a freshly initialised synth model\n"
             "       hiss-model info MODEL           print a model's configuration and metadata\n"
             "       hiss-model meta MODEL KEY=VALUE...  add or replace metadata (the file is rewritten)\n"
             "init options:\n"
@@ -22,9 +25,14 @@ static void usage(FILE *f)
             "  --n-cond N       conditioning inputs (default 0)\n"
             "  --cond-names a,b names of the conditioning inputs\n"
             "  --skip           add the input sample to the output\n"
-            "  --sample-rate HZ (default 48000)\n"
+            "  --sample-rate HZ (default 48000; 16000 with --synth)\n"
             "  --seed N         (default 1)\n"
-            "  --name TEXT      metadata \"name\"\n");
+            "  --name TEXT      metadata \"name\"\n"
+            "synth (--synth; docs/synth.md):\n"
+            "  --cond LIST      the features fed to the model, comma-separated, in order, from\n"
+            "                   pitch, velocity, gate, onset, decay, release, sin1, cos1, sin2, cos2\n"
+            "                   (default pitch,velocity,gate,onset,decay,release,sin1,cos1)\n"
+            "  --head-bias      add lm_head.bias\n");
 }
 
 static int parse_int(const char *opt, const char *s, int lo, int hi, int *out)
@@ -43,7 +51,7 @@ static int parse_int(const char *opt, const char *s, int lo, int hi, int *out)
 
 static int cmd_init(int argc, char **argv)
 {
-    if (argc < 1) {
+    if (argc < 1 || argv[0][0] == '-') {
         usage(stderr);
         return 2;
     }
@@ -54,9 +62,8 @@ static int cmd_init(int argc, char **argv)
     c.n_layer = 2;
     c.d_state = 16;
     c.d_conv = 4;
-    c.sample_rate = 48000;
-    int expand = 2, seed = 1, rate = 48000;
-    const char *cond_names = NULL, *name = NULL;
+    int expand = 2, seed = 1, rate = 0, synth = 0, head_bias = 0, n_cond_given = 0;
+    const char *cond_names = NULL, *name = NULL, *features = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int ok = 1;
@@ -66,12 +73,15 @@ static int cmd_init(int argc, char **argv)
         else if (!strcmp(a, "--d-conv")) ok = parse_int(a, v, 1, HISS_MAX_D_CONV, &c.d_conv), i++;
         else if (!strcmp(a, "--expand")) ok = parse_int(a, v, 1, 64, &expand), i++;
         else if (!strcmp(a, "--dt-rank")) ok = parse_int(a, v, 1, HISS_MAX_D_INNER, &c.dt_rank), i++;
-        else if (!strcmp(a, "--n-cond")) ok = parse_int(a, v, 0, HISS_MAX_COND, &c.n_cond), i++;
+        else if (!strcmp(a, "--n-cond")) ok = parse_int(a, v, 0, HISS_MAX_COND, &c.n_cond), i++, n_cond_given = 1;
         else if (!strcmp(a, "--seed")) ok = parse_int(a, v, 0, 2147483647, &seed), i++;
         else if (!strcmp(a, "--sample-rate")) ok = parse_int(a, v, 1000, 1536000, &rate), i++;
         else if (!strcmp(a, "--cond-names") && v) cond_names = v, i++;
+        else if (!strcmp(a, "--cond") && v) features = v, i++;
         else if (!strcmp(a, "--name") && v) name = v, i++;
         else if (!strcmp(a, "--skip")) c.skip = 1;
+        else if (!strcmp(a, "--synth")) synth = 1;
+        else if (!strcmp(a, "--head-bias")) head_bias = 1;
         else {
             fprintf(stderr, "hiss-model: unknown or incomplete option \"%s\"\n", a);
             return 2;
@@ -79,10 +89,36 @@ static int cmd_init(int argc, char **argv)
         if (!ok)
             return 2;
     }
-    c.sample_rate = rate;
+    /* Options of the other kind of model are refused rather than ignored. */
+    const char *wrong = synth ? (c.skip ? "--skip" : n_cond_given ? "--n-cond" : cond_names ? "--cond-names" : NULL)
+                              : (features ? "--cond" : head_bias ? "--head-bias" : NULL);
+    if (wrong) {
+        fprintf(stderr, "hiss-model: %s applies to %s models only%s\n", wrong, synth ? "fx" : "synth",
+                synth ? " (a synth names its features with --cond)" : " (add --synth)");
+        return 2;
+    }
+    c.sample_rate = rate ? rate : synth ? 16000 : 48000;
     c.d_inner = expand * c.d_model;
-    hiss_model *m;
     hiss_error err = {0};
+    if (synth) {
+        hiss_synth_model *m;
+        if (hiss_synth_model_init(&c, features ? features : "pitch,velocity,gate,onset,decay,release,sin1,cos1",
+                                  head_bias, (uint64_t)seed, &m, &err) != HISS_OK) {
+            fprintf(stderr, "hiss-model: %s\n", err.msg);
+            return 2;
+        }
+        if (name)
+            hiss_synth_model_set_meta(m, "name", name);
+        hiss_synth_model_set_meta(m, "description", "freshly initialised, untrained");
+        int rc = 0;
+        if (hiss_synth_model_save(m, out, &err) != HISS_OK) {
+            fprintf(stderr, "hiss-model: %s\n", err.msg);
+            rc = 1;
+        }
+        hiss_synth_model_free(m);
+        return rc;
+    }
+    hiss_model *m;
     if (hiss_model_init(&c, (uint64_t)seed, &m, &err) != HISS_OK) {
         fprintf(stderr, "hiss-model: %s\n", err.msg);
         return 1;
@@ -105,12 +141,66 @@ static int cmd_init(int argc, char **argv)
     return rc;
 }
 
+/* The "hiss.io" of a file, or -1 with the reason printed. */
+static int file_io(const char *path)
+{
+    hiss_error err = {0};
+    hiss_io io;
+    if (hiss_synth_file_io(path, &io, &err) != HISS_OK) {
+        fprintf(stderr, "hiss-model: %s\n", err.msg);
+        return -1;
+    }
+    return (int)io;
+}
+
+static int info_synth(const char *path)
+{
+    hiss_synth_model *m;
+    hiss_error err = {0};
+    if (hiss_synth_model_load(path, &m, &err) != HISS_OK) {
+        fprintf(stderr, "hiss-model: %s\n", err.msg);
+        return 1;
+    }
+    const hiss_config *c = hiss_synth_model_config(m);
+    const uint64_t macs = hiss_synth_model_macs_per_sample(m);
+    const uint64_t head = (uint64_t)(HISS_SYNTH_CLASSES + c->n_cond) * (uint64_t)c->d_model;
+    printf("file         %s\n", path);
+    printf("io           synth\n");
+    printf("sample_rate  %g Hz\n", c->sample_rate);
+    printf("d_model      %d\nn_layer      %d\nd_inner      %d\nd_state      %d\nd_conv       %d\n"
+           "dt_rank      %d\n", c->d_model, c->n_layer, c->d_inner, c->d_state, c->d_conv, c->dt_rank);
+    printf("rms_eps      %g\n", (double)c->rms_eps);
+    printf("features     %d", c->n_cond);
+    for (int i = 0; i < c->n_cond; i++)
+        printf("%s%s", i ? ", " : " (", hiss_synth_feature_name(hiss_synth_model_feature(m, i)));
+    printf(")\n");
+    printf("lm_head.bias %s\n", hiss_synth_model_tensor_by_name(m, "lm_head.bias").data ? "yes" : "no");
+    printf("parameters   %llu\n", (unsigned long long)hiss_synth_model_param_count(m));
+    printf("MACs/sample  %llu (backbone %llu, head (256 + %d) x %d = %llu), per voice\n", (unsigned long long)macs,
+           (unsigned long long)(macs - head), c->n_cond, c->d_model, (unsigned long long)head);
+    printf("exp/sample   %llu, per voice, plus the sampler's 256\n",
+           (unsigned long long)c->n_layer * c->d_inner * c->d_state);
+    printf("metadata:\n");
+    for (int i = 0; i < hiss_synth_model_meta_count(m); i++) {
+        const char *k, *v;
+        hiss_synth_model_meta_at(m, i, &k, &v);
+        printf("  %s: %s\n", k, v);
+    }
+    hiss_synth_model_free(m);
+    return 0;
+}
+
 static int cmd_info(int argc, char **argv)
 {
     if (argc != 1) {
         usage(stderr);
         return 2;
     }
+    const int io = file_io(argv[0]);
+    if (io < 0)
+        return 1;
+    if (io == HISS_IO_SYNTH)
+        return info_synth(argv[0]);
     hiss_model *m;
     hiss_error err = {0};
     if (hiss_model_load(argv[0], &m, &err) != HISS_OK) {
@@ -141,12 +231,48 @@ static int cmd_info(int argc, char **argv)
     return 0;
 }
 
+static int meta_synth(int argc, char **argv)
+{
+    hiss_synth_model *m;
+    hiss_error err = {0};
+    if (hiss_synth_model_load(argv[0], &m, &err) != HISS_OK) {
+        fprintf(stderr, "hiss-model: %s\n", err.msg);
+        return 1;
+    }
+    for (int i = 1; i < argc; i++) {
+        char *eq = strchr(argv[i], '=');
+        if (!eq || eq == argv[i]) {
+            fprintf(stderr, "hiss-model: \"%s\" is not KEY=VALUE\n", argv[i]);
+            hiss_synth_model_free(m);
+            return 2;
+        }
+        *eq = 0;
+        if (hiss_synth_model_set_meta(m, argv[i], eq + 1) != HISS_OK) {
+            fprintf(stderr, "hiss-model: %s follows from the model and cannot be set\n", argv[i]);
+            hiss_synth_model_free(m);
+            return 2;
+        }
+    }
+    int rc = 0;
+    if (hiss_synth_model_save(m, argv[0], &err) != HISS_OK) {
+        fprintf(stderr, "hiss-model: %s\n", err.msg);
+        rc = 1;
+    }
+    hiss_synth_model_free(m);
+    return rc;
+}
+
 static int cmd_meta(int argc, char **argv)
 {
     if (argc < 2) {
         usage(stderr);
         return 2;
     }
+    const int io = file_io(argv[0]);
+    if (io < 0)
+        return 1;
+    if (io == HISS_IO_SYNTH)
+        return meta_synth(argc, argv);
     hiss_model *m;
     hiss_error err = {0};
     if (hiss_model_load(argv[0], &m, &err) != HISS_OK) {
