@@ -35,7 +35,8 @@ else()
   set_tests_properties(test_train PROPERTIES SKIP_RETURN_CODE 77)
 endif()
 
-if(TARGET hiss-train)
+# The fx command line needs libsndfile (hiss-train is built without it for synth training).
+if(TARGET hiss-train AND TARGET PkgConfig::HISS_SNDFILE)
   add_executable(test_train_cli ${CMAKE_CURRENT_SOURCE_DIR}/test_train_cli.c)
   target_include_directories(test_train_cli PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/ref)
   target_link_libraries(test_train_cli PRIVATE hiss_static PkgConfig::HISS_SNDFILE m)
@@ -47,6 +48,26 @@ if(TARGET hiss-train)
   set_tests_properties(test_train_cli PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 600)
 else()
   add_test(NAME test_train_cli
-           COMMAND sh -c "echo 'skipped: hiss-train is not built (it needs libsndfile)'; exit 77")
+           COMMAND sh -c "echo 'skipped: hiss-train is not built with libsndfile (fx training needs it)'; exit 77")
   set_tests_properties(test_train_cli PROPERTIES SKIP_RETURN_CODE 77)
+endif()
+
+# hiss-train --synth end to end; it needs no libsndfile (the test writes its WAV files itself).
+if(TARGET hiss-train)
+  add_executable(test_train_synth_cli ${CMAKE_CURRENT_SOURCE_DIR}/test_train_synth_cli.c)
+  target_include_directories(test_train_synth_cli PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/ref)
+  target_link_libraries(test_train_synth_cli PRIVATE hiss_static m)
+  target_compile_definitions(test_train_synth_cli PRIVATE
+    HT_TRAIN_EXE="$<TARGET_FILE:hiss-train>"
+    HT_TMP_DIR="${CMAKE_CURRENT_BINARY_DIR}/train_synth_cli_tmp")
+  if(HISS_TRAIN_HAVE_PLOT)
+    target_compile_definitions(test_train_synth_cli PRIVATE HT_HAVE_PLOT=1)
+  endif()
+  add_dependencies(test_train_synth_cli hiss-train)
+  add_test(NAME test_train_synth_cli COMMAND test_train_synth_cli)
+  set_tests_properties(test_train_synth_cli PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 600)
+else()
+  add_test(NAME test_train_synth_cli
+           COMMAND sh -c "echo 'skipped: hiss-train is not built (HISS_TOOLS=OFF)'; exit 77")
+  set_tests_properties(test_train_synth_cli PROPERTIES SKIP_RETURN_CODE 77)
 endif()

@@ -69,6 +69,7 @@ static size_t layout_acts(const ht_layout *L, int T, struct HT_FN(acts) *a, real
     for (int k = 0; k < 5; k++)
         wmax = wsz[k] > wmax ? wsz[k] : wmax;
     a->wt = carve(&c, wmax);
+    a->wt2 = L->synth ? carve(&c, (size_t)HISS_SYNTH_CLASSES * dm) : NULL;
     a->st0 = carve(&c, ht_state_reals(L));
     a->logits = L->synth ? carve(&c, t * HISS_SYNTH_CLASSES) : NULL;
     return c.used;

@@ -52,6 +52,52 @@ void HT_FN(linear_backward)(real *din, int lddi, real *dW, real *db, const real 
     }
 }
 
+/* sum_k a[k] b[k] in 8 interleaved partial sums (a fixed order, vector lanes). */
+static real dot8(const real *restrict a, const real *restrict b, int n)
+{
+    real acc[8] = {0};
+    int k = 0;
+    for (; k + 8 <= n; k += 8)
+        for (int j = 0; j < 8; j++)
+            acc[j] += a[k + j] * b[k + j];
+    real s = 0;
+    for (; k < n; k++)
+        s += a[k] * b[k];
+    for (int j = 0; j < 8; j++)
+        s += acc[j];
+    return s;
+}
+
+static void axpy(real *restrict y, const real *restrict x, real a, int n)
+{
+    for (int k = 0; k < n; k++)
+        y[k] += a * x[k];
+}
+
+void HT_FN(linear_backward_wide)(real *din, int lddi, real *dW, real *db, const real *dout,
+                                 int lddo, const real *in, int ldi, const real *W, int T, int n_in,
+                                 int n_out, real *wt, real *dwt)
+{
+    for (int o = 0; o < n_out; o++)
+        for (int i = 0; i < n_in; i++)
+            wt[(size_t)i * n_out + o] = W[(size_t)o * n_in + i];
+    memset(dwt, 0, (size_t)n_in * n_out * sizeof *dwt);
+    for (int t = 0; t < T; t++) {
+        const real *g = dout + (size_t)t * lddo;
+        const real *x = in + (size_t)t * ldi;
+        if (db)
+            axpy(db, g, 1, n_out);
+        for (int i = 0; i < n_in; i++) {
+            axpy(dwt + (size_t)i * n_out, g, x[i], n_out);
+            if (din)
+                din[(size_t)t * lddi + i] += dot8(g, wt + (size_t)i * n_out, n_out);
+        }
+    }
+    for (int o = 0; o < n_out; o++)
+        for (int i = 0; i < n_in; i++)
+            dW[(size_t)o * n_in + i] += dwt[(size_t)i * n_out + o];
+}
+
 void HT_FN(rmsnorm_forward)(real *out, real *rstd, const real *in, const real *w, int T, int C,
                             real eps)
 {

@@ -14,6 +14,13 @@ void HT_FN(linear_forward)(real *out, int ldo, const real *in, int ldi, const re
 void HT_FN(linear_backward)(real *din, int lddi, real *dW, real *db, const real *dout, int lddo,
                             const real *in, int ldi, const real *W, int T, int n_in, int n_out);
 
+/* linear_backward arranged for many outputs and few inputs (lm_head: 256 x d_model), with the
+ * loops along the outputs so they vectorise: din (may be NULL) and dW, db (may be NULL) +=.
+ * wt, dwt: scratch of n_in * n_out each. */
+void HT_FN(linear_backward_wide)(real *din, int lddi, real *dW, real *db, const real *dout,
+                                 int lddo, const real *in, int ldi, const real *W, int T, int n_in,
+                                 int n_out, real *wt, real *dwt);
+
 /* out = in / sqrt(mean(in^2) + eps) * w, per row; rstd[t] kept for backward. */
 void HT_FN(rmsnorm_forward)(real *out, real *rstd, const real *in, const real *w, int T, int C,
                             real eps);

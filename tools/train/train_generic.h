@@ -76,8 +76,9 @@ int HT_FN(params_to_synth)(const ht_layout *L, const HT_REAL *P, hiss_synth_mode
                            hiss_error *err);
 
 /* The synth trainer: `batch` streams walk the notes of d (see ht_synth_order), `window` samples
- * per chunk, the streams spread over `threads` (stream k on thread k mod threads, gradients
- * summed in thread order: deterministic per thread count). d must outlive it. */
+ * per chunk, the streams spread over `threads`; each stream's gradient has its own buffer and
+ * they are summed in stream order, so the result is the same bytes for any thread count. d must
+ * outlive it. */
 typedef struct HT_FN(synth_trainer) HT_FN(synth_trainer);
 HT_FN(synth_trainer) *HT_FN(synth_trainer_create)(const ht_layout *L, const ht_train_opts *o,
                                                   HT_REAL *P, const ht_synth_data *d);

@@ -1,0 +1,266 @@
+/* The synth trainer: streams walk the notes (synth_sched.h) in chunks, each chunk starting from
+ * the model state the previous one ended with, so every sample is trained in the context a voice
+ * really has there and no warm-up is wasted. A step is one chunk of every busy stream. Threads
+ * take the streams one at a time as they become free (chunks differ in length), each stream's
+ * gradient goes to its own buffer and the buffers are summed in stream order: the result does not
+ * depend on which thread ran what, so it is the same bytes for any number of threads. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "synth_sched.h"
+#include "train_real.h"
+
+typedef struct sstream {
+    real *state, *next;        /* the model state at the stream's position, and after its chunk */
+    real *G;                   /* the gradient of its chunk */
+    hiss_synth_note ns, ns_next; /* the note's feature state, likewise */
+    int len;                   /* samples of the pending chunk (0: none) */
+    double nll;                /* its summed cross-entropy */
+} sstream;
+
+typedef struct sworker {
+    HT_FN(synth_trainer) *tr;
+    HT_FN(acts) *a;
+    real *cond;
+    float *condf;
+    unsigned char *in, *tgt;
+} sworker;
+
+struct HT_FN(synth_trainer) {
+    const ht_layout *L;
+    ht_train_opts o;
+    const ht_synth_data *d;
+    real *P, *m, *v, *G;
+    ht_sched q;
+    sstream *st;
+    sworker *w;
+    int nt;
+    pthread_t *th;
+    int *started;
+    atomic_int next; /* the next stream to take */
+    double scale;
+    long step;
+};
+
+
+static void *worker_run(void *arg)
+{
+    sworker *w = arg;
+    HT_FN(synth_trainer) *tr = w->tr;
+    const ht_layout *L = tr->L;
+    const ht_synth_data *d = tr->d;
+    for (;;) {
+        const int i = atomic_fetch_add(&tr->next, 1);
+        if (i >= tr->q.n_streams)
+            break;
+        sstream *s = &tr->st[i];
+        if (!s->len)
+            continue;
+        const ht_sched_stream *qs = &tr->q.s[i];
+        memset(s->G, 0, L->n_params * sizeof *s->G);
+        s->ns_next = s->ns;
+        ht_synth_frames(d, qs->note, qs->pos, s->len, &s->ns_next, w->in, w->tgt, w->condf);
+        for (size_t j = 0; j < (size_t)s->len * (size_t)d->n_cond; j++)
+            w->cond[j] = (real)w->condf[j];
+        s->nll = HT_FN(synth_window)(L, tr->P, w->a, s->len, w->in, w->cond, w->tgt,
+                                     qs->pos ? s->state : NULL, s->G, tr->scale);
+        HT_FN(state_out)(L, w->a, s->next);
+    }
+    return NULL;
+}
+
+static void note_start(HT_FN(synth_trainer) *tr, int k)
+{
+    const ht_sched_stream *qs = &tr->q.s[k];
+    if (qs->note >= 0) {
+        const ht_note *n = &tr->d->notes[qs->note];
+        tr->st[k].ns = hiss_synth_note_start((double)n->note, n->velocity);
+    }
+}
+
+HT_FN(synth_trainer) *HT_FN(synth_trainer_create)(const ht_layout *L, const ht_train_opts *o,
+                                                  real *P, const ht_synth_data *d)
+{
+    if (!L->synth || o->window < 1 || o->batch < 1 || o->threads < 1 || d->n_cond != L->n_in ||
+        d->n_notes < 1)
+        return NULL;
+    HT_FN(synth_trainer) *tr = calloc(1, sizeof *tr);
+    if (!tr)
+        return NULL;
+    tr->L = L;
+    tr->o = *o;
+    tr->d = d;
+    tr->P = P;
+    tr->nt = o->threads;
+    const size_t np = L->n_params, T = (size_t)o->window, ns = ht_state_reals(L);
+    tr->m = calloc(np, sizeof(real));
+    tr->v = calloc(np, sizeof(real));
+    tr->G = calloc(np, sizeof(real));
+    tr->st = calloc((size_t)o->batch, sizeof *tr->st);
+    tr->w = calloc((size_t)tr->nt, sizeof *tr->w);
+    tr->th = calloc((size_t)tr->nt, sizeof *tr->th);
+    tr->started = calloc((size_t)tr->nt, sizeof *tr->started);
+    if (!tr->m || !tr->v || !tr->G || !tr->st || !tr->w || !tr->th || !tr->started ||
+        ht_sched_init(&tr->q, o->batch, d->n_notes))
+        goto fail;
+    for (int k = 0; k < o->batch; k++) {
+        tr->st[k].state = calloc(ns, sizeof(real));
+        tr->st[k].next = calloc(ns, sizeof(real));
+        tr->st[k].G = calloc(np, sizeof(real));
+        if (!tr->st[k].state || !tr->st[k].next || !tr->st[k].G)
+            goto fail;
+    }
+    for (int k = 0; k < tr->nt; k++) {
+        sworker *w = &tr->w[k];
+        w->tr = tr;
+        w->a = HT_FN(acts_create)(L, o->window);
+        w->cond = calloc(T * (size_t)d->n_cond, sizeof(real));
+        w->condf = calloc(T * (size_t)d->n_cond, sizeof(float));
+        w->in = calloc(T, 1);
+        w->tgt = calloc(T, 1);
+        if (!w->a || !w->cond || !w->condf || !w->in || !w->tgt)
+            goto fail;
+    }
+    HT_FN(synth_epoch_begin)(tr, 0);
+    return tr;
+fail:
+    HT_FN(synth_trainer_free)(tr);
+    return NULL;
+}
+
+void HT_FN(synth_trainer_free)(HT_FN(synth_trainer) *tr)
+{
+    if (!tr)
+        return;
+    for (int k = 0; tr->w && k < tr->nt; k++) {
+        sworker *w = &tr->w[k];
+        HT_FN(acts_free)(w->a);
+        free(w->cond);
+        free(w->condf);
+        free(w->in);
+        free(w->tgt);
+    }
+    for (int k = 0; tr->st && k < tr->o.batch; k++) {
+        free(tr->st[k].state);
+        free(tr->st[k].next);
+        free(tr->st[k].G);
+    }
+    ht_sched_free(&tr->q);
+    free(tr->st);
+    free(tr->w);
+    free(tr->th);
+    free(tr->started);
+    free(tr->m);
+    free(tr->v);
+    free(tr->G);
+    free(tr);
+}
+
+void HT_FN(synth_epoch_begin)(HT_FN(synth_trainer) *tr, int epoch)
+{
+    ht_sched_begin(&tr->q, tr->d, tr->o.seed, epoch);
+    for (int k = 0; k < tr->q.n_streams; k++) {
+        tr->st[k].len = 0;
+        note_start(tr, k);
+    }
+}
+
+int HT_FN(synth_grad)(HT_FN(synth_trainer) *tr, real *G, ht_synth_stats *st)
+{
+    const ht_layout *L = tr->L;
+    long n = 0;
+    int busy = 0;
+    for (int k = 0; k < tr->q.n_streams; k++) {
+        tr->st[k].len = ht_sched_chunk(&tr->q, tr->d, k, tr->o.window);
+        tr->st[k].nll = 0;
+        n += tr->st[k].len;
+        busy += tr->st[k].len > 0;
+    }
+    if (!n)
+        return 1;
+    /* the loss is the mean over the batch's samples */
+    tr->scale = 1.0 / (double)n;
+    atomic_store(&tr->next, 0);
+    for (int k = 1; k < tr->nt; k++)
+        tr->started[k] = k < busy && pthread_create(&tr->th[k], NULL, worker_run, &tr->w[k]) == 0;
+    worker_run(&tr->w[0]); /* a thread that could not start leaves its streams to the others */
+    for (int k = 1; k < tr->nt; k++)
+        if (tr->started[k])
+            pthread_join(tr->th[k], NULL);
+    memset(G, 0, L->n_params * sizeof *G);
+    for (int k = 0; k < tr->q.n_streams; k++) {
+        if (!tr->st[k].len)
+            continue;
+        const real *g = tr->st[k].G;
+        for (size_t j = 0; j < L->n_params; j++)
+            G[j] += g[j];
+    }
+    if (st) {
+        double nll = 0;
+        for (int k = 0; k < tr->q.n_streams; k++)
+            nll += tr->st[k].nll;
+        st->nll = nll / (double)n;
+        st->bits = st->nll / 0.69314718055994530942;
+        st->n = n;
+        st->streams = busy;
+        st->grad_norm = HT_FN(grad_norm)(L, G);
+        st->lr = 0;
+    }
+    return 0;
+}
+
+void HT_FN(synth_commit)(HT_FN(synth_trainer) *tr)
+{
+    for (int k = 0; k < tr->q.n_streams; k++) {
+        sstream *s = &tr->st[k];
+        if (!s->len)
+            continue;
+        real *t = s->state;
+        s->state = s->next;
+        s->next = t;
+        s->ns = s->ns_next;
+    }
+    ht_sched_advance(&tr->q, tr->d, tr->o.window);
+    for (int k = 0; k < tr->q.n_streams; k++) {
+        tr->st[k].len = 0;
+        if (tr->q.s[k].pos == 0)
+            note_start(tr, k); /* a new note: the state is not read at a note-on */
+    }
+}
+
+int HT_FN(synth_step)(HT_FN(synth_trainer) *tr, ht_synth_stats *st)
+{
+    ht_synth_stats s;
+    const int r = HT_FN(synth_grad)(tr, tr->G, &s);
+    if (r)
+        return r;
+    if (tr->o.clip > 0 && s.grad_norm > tr->o.clip) {
+        const real scale = (real)(tr->o.clip / s.grad_norm);
+        for (size_t j = 0; j < tr->L->n_params; j++)
+            tr->G[j] *= scale;
+    }
+    s.lr = ht_lr_at(&tr->o, tr->step);
+    tr->step++;
+    HT_FN(adamw_update)(tr->L, tr->P, tr->G, tr->m, tr->v, tr->step, s.lr, &tr->o);
+    HT_FN(synth_commit)(tr);
+    if (st)
+        *st = s;
+    return 0;
+}
+
+long HT_FN(synth_trainer_steps)(const HT_FN(synth_trainer) *tr)
+{
+    return tr->step;
+}
+
+void HT_FN(synth_trainer_set_steps)(HT_FN(synth_trainer) *tr, long step)
+{
+    tr->step = step;
+}
+
+real *HT_FN(synth_trainer_moment)(HT_FN(synth_trainer) *tr, int which)
+{
+    return which == 0 ? tr->m : tr->v;
+}
