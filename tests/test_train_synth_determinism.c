@@ -31,7 +31,7 @@ static char *slurp(const char *path, size_t *n)
 
 /* Trains a fresh model (same initialisation every time) and writes it to path; returns the
  * number of steps taken, or -1. */
-static long train(const ht_synth_data *d, int threads, uint64_t seed, const char *path)
+static long train(const ht_synth_data *d, int threads, uint64_t seed, int noise, const char *path)
 {
     hiss_config c = {0};
     c.io = HISS_IO_SYNTH;
@@ -54,6 +54,7 @@ static long train(const ht_synth_data *d, int threads, uint64_t seed, const char
     o.batch = 5; /* not a multiple of the thread count */
     o.threads = threads;
     o.seed = seed;
+    o.input_noise = noise;
     o.lr_warmup_steps = 3;
     o.total_steps = 60;
     ht_f_synth_trainer *tr = ht_f_synth_trainer_create(&L, &o, P, d);
@@ -106,8 +107,12 @@ int main(void)
     snprintf(p0, sizeof p0, "%s/synth_det_0.safetensors", HISS_TEST_TMP);
     snprintf(p1, sizeof p1, "%s/synth_det_1.safetensors", HISS_TEST_TMP);
     snprintf(p3, sizeof p3, "%s/synth_det_3.safetensors", HISS_TEST_TMP);
-    const long sa = train(&d, 2, 4, pa), sb = train(&d, 2, 4, pb), sc = train(&d, 2, 5, pc);
-    const long s1 = train(&d, 1, 4, p1), s3 = train(&d, 3, 4, p3);
+    const long sa = train(&d, 2, 4, 0, pa), sb = train(&d, 2, 4, 0, pb), sc = train(&d, 2, 5, 0, pc);
+    const long s1 = train(&d, 1, 4, 0, p1), s3 = train(&d, 3, 4, 0, p3);
+    char pn1[1024], pn3[1024];
+    snprintf(pn1, sizeof pn1, "%s/synth_det_n1.safetensors", HISS_TEST_TMP);
+    snprintf(pn3, sizeof pn3, "%s/synth_det_n3.safetensors", HISS_TEST_TMP);
+    const long sn1 = train(&d, 1, 4, 3, pn1), sn3 = train(&d, 3, 4, 3, pn3);
     /* an untrained model of the same initialisation: 0 epochs */
     hiss_config c = {0};
     c.io = HISS_IO_SYNTH;
@@ -118,7 +123,7 @@ int main(void)
     c.sample_rate = RATE;
     hiss_synth_model *m0;
     hiss_error err;
-    if (sa < 0 || sb < 0 || sc < 0 || s1 < 0 || s3 < 0 ||
+    if (sa < 0 || sb < 0 || sc < 0 || s1 < 0 || s3 < 0 || sn1 < 0 || sn3 < 0 ||
         hiss_synth_model_init(&c, "pitch,velocity,gate,sin1,cos1", 1, 9, &m0, &err) != HISS_OK ||
         hiss_synth_model_save(m0, p0, &err) != HISS_OK) {
         printf("FAIL: training or saving\n");
@@ -149,6 +154,18 @@ int main(void)
     const int moved = a && z && (na != n0 || memcmp(a, z, na) != 0);
     fails += !moved;
     printf("training changed the model: %s\n", moved ? "yes" : "no  FAIL");
+    size_t nn1, nn3;
+    char *q1 = slurp(pn1, &nn1), *q3 = slurp(pn3, &nn3);
+    const int noise_same = q1 && q3 && nn1 == nn3 && memcmp(q1, q3, nn1) == 0;
+    const int noise_moved = q1 && a && (nn1 != na || memcmp(q1, a, na) != 0);
+    fails += !noise_same + !noise_moved;
+    printf("input noise 3, 1 and 3 threads: %s; %s the noiseless model\n",
+           noise_same ? "identical files" : "OTHER FILES  FAIL",
+           noise_moved ? "differs from" : "SAME AS (FAIL)");
+    free(q1);
+    free(q3);
+    remove(pn1);
+    remove(pn3);
     printf(fails ? "FAIL: %d checks\n" : "deterministic\n", fails);
     free(a);
     free(b);

@@ -172,6 +172,7 @@ typedef struct ht_train_opts {
     double beta1, beta2, adam_eps, weight_decay;
     double clip;          /* global gradient norm limit, 0: none */
     ht_loss_cfg loss;
+    int input_noise;      /* synth: teacher-forced input classes moved by up to +-this (0: off) */
 } ht_train_opts;
 
 ht_train_opts ht_train_opts_default(void);

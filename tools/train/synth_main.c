@@ -85,6 +85,8 @@ void ht_synth_usage(FILE *f)
             "  --batch N (16 notes played side by side)  --window N (4096: samples per chunk;\n"
             "            gradients stop at a chunk's start, the state carries on)\n"
             "  --seed N (1)  --threads N (CPUs)  --weight-decay X (1e-4)  --clip X (1, 0: off)\n"
+            "  --input-noise N (0: move each teacher-forced input class by a uniform -N..N,\n"
+            "            so the model learns to play from its own draws)\n"
             "Output:\n"
             "  -o, --output FILE   the model of the best validation epoch (.safetensors)\n"
             "  --checkpoint FILE   (default: MODEL without .safetensors + .ckpt)\n"
@@ -148,6 +150,7 @@ static int parse_args(int argc, char **argv, synth_args *t, int *done)
         {"seed", &seed, 0, 2147483647},
         {"threads", &t->o.threads, 1, 1024},
         {"lr-warmup", &lr_warmup, 0, 100000000},
+        {"input-noise", &t->o.input_noise, 0, 64},
     };
     const real_opt reals[] = {
         {"lr", &t->o.lr, 1e-9, 10},

@@ -42,7 +42,23 @@ struct HT_FN(synth_trainer) {
     atomic_int next; /* the next stream to take */
     double scale;
     long step;
+    int epoch;
 };
+
+/* The input jitter of sample i of note k in this epoch, uniform in [-amp, amp]: a hash of all
+ * four, so it does not depend on threads or chunking. A voice is fed its own draws, which stray
+ * from the recording it was trained on by a few classes; trained only on the recording's exact
+ * previous sample, a small model leans on it and drifts into noise once it plays by itself
+ * (exposure bias). Jittered inputs make the phase and note features carry the waveform. */
+static int input_jitter(uint64_t seed, int epoch, int k, size_t i, int amp)
+{
+    uint64_t z = seed ^ ((uint64_t)(unsigned)epoch << 40) ^ ((uint64_t)(unsigned)k << 20) ^
+                 ((uint64_t)i * 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    return (int)(z % (uint64_t)(2 * amp + 1)) - amp;
+}
 
 
 static void *worker_run(void *arg)
@@ -62,6 +78,11 @@ static void *worker_run(void *arg)
         memset(s->G, 0, L->n_params * sizeof *s->G);
         s->ns_next = s->ns;
         ht_synth_frames(d, qs->note, qs->pos, s->len, &s->ns_next, w->in, w->tgt, w->condf);
+        for (int t = 0; tr->o.input_noise > 0 && t < s->len; t++) {
+            const int c = (int)w->in[t] + input_jitter(tr->o.seed, tr->epoch, qs->note,
+                                                       qs->pos + (size_t)t, tr->o.input_noise);
+            w->in[t] = (unsigned char)(c < 0 ? 0 : c > 255 ? 255 : c);
+        }
         for (size_t j = 0; j < (size_t)s->len * (size_t)d->n_cond; j++)
             w->cond[j] = (real)w->condf[j];
         s->nll = HT_FN(synth_window)(L, tr->P, w->a, s->len, w->in, w->cond, w->tgt,
@@ -160,6 +181,7 @@ void HT_FN(synth_trainer_free)(HT_FN(synth_trainer) *tr)
 
 void HT_FN(synth_epoch_begin)(HT_FN(synth_trainer) *tr, int epoch)
 {
+    tr->epoch = epoch;
     ht_sched_begin(&tr->q, tr->d, tr->o.seed, epoch);
     for (int k = 0; k < tr->q.n_streams; k++) {
         tr->st[k].len = 0;
