@@ -1,6 +1,9 @@
 /* The CUDA backend behind hiss_backend_ops. Each call stages the inputs in pinned memory and
  * replays one CUDA graph (input copy, kernel, output copy) on the stream object's own CUDA
- * stream; the states never leave the device. Graphs are kept per block length in a small cache,
+ * stream; the states never leave the device. Small submissions (a few streams: the latency
+ * case) skip the copies: the kernel reads its input from, and writes its output to, the pinned
+ * buffers themselves, mapped into the device's address space (zero-copy), and the graph is the
+ * kernel alone. Graphs are kept per block length in a small cache,
  * and a miss rewrites the least recently used graph's parameters instead of building a new one,
  * so process() never allocates once the first call of each length has been seen. Two submission
  * slots let a block be queued while another runs: the DEADLINE and PIPELINED modes of
@@ -49,6 +52,7 @@ struct hc_slot {
 
 struct hc_impl {
     int dev, nt, grid, B;
+    int zc;                   /* zero-copy submissions */
     size_t smem;
     hc_plan p;
     const void *fn;
@@ -114,6 +118,8 @@ cudaError_t hc_set_n(hc_impl *c, hc_slot *sl, int n, cudaGraphExec_t exec)
     const size_t in_bytes = c->x_off + (size_t)c->B * n * sizeof(float);
     const size_t out_bytes = c->y_off + (size_t)c->B * n * sizeof(float);
     cudaError_t e;
+    if (c->zc)
+        return exec ? cudaGraphExecKernelNodeSetParams(exec, sl->n_k, &kn) : cudaGraphKernelNodeSetParams(sl->n_k, &kn);
     if (exec) {
         e = cudaGraphExecMemcpyNodeSetParams1D(exec, sl->n_h2d, sl->din, sl->hin, in_bytes,
                                                cudaMemcpyHostToDevice);
@@ -143,6 +149,8 @@ cudaError_t hc_build_graph(hc_impl *c, hc_slot *sl, int n)
     sl->kp.n = n;
     void *args[] = {&sl->kp};
     cudaKernelNodeParams kn = kernel_node(c, args);
+    if (c->zc)
+        return cudaGraphAddKernelNode(&sl->n_k, sl->graph, nullptr, 0, &kn);
     e = cudaGraphAddMemcpyNode1D(&sl->n_h2d, sl->graph, nullptr, 0, sl->din, sl->hin,
                                  c->x_off + (size_t)c->B * n * sizeof(float), cudaMemcpyHostToDevice);
     if (e == cudaSuccess)
@@ -259,8 +267,10 @@ void hc_destroy(hiss_stream *s)
             cudaGraphDestroy(sl.graph);
         if (sl.done)
             cudaEventDestroy(sl.done);
-        cudaFree(sl.din);
-        cudaFree(sl.dout);
+        if (!c->zc) {
+            cudaFree(sl.din);
+            cudaFree(sl.dout);
+        }
         cudaFreeHost(sl.hin);
         cudaFreeHost(sl.hout);
     }
@@ -304,6 +314,11 @@ hiss_status hc_setup(hiss_stream *s, hc_impl *c, hiss_error *err)
                     prop.name);
         return HISS_ERR_BACKEND;
     }
+    /* Zero-copy where a submission is small (HISS_CUDA_ZEROCOPY=0/1 forces it off/on) and its
+     * input fits in shared memory beside the rest. */
+    const int zc_env = env_int("HISS_CUDA_ZEROCOPY", -1);
+    c->zc = (zc_env == 1 || (zc_env < 0 && (long)B * nmax <= 4096)) &&
+            hc_plan_stage(&c->p, prop.sharedMemPerBlockOptin, nmax);
     c->fn = hc_stream_kernel(c->nt, c->p.weights_in_smem);
     c->smem = (size_t)c->p.smem_floats * sizeof(float);
     int per_sm = 0;
@@ -345,13 +360,20 @@ hiss_status hc_setup(hiss_stream *s, hc_impl *c, hiss_error *err)
         fail(err, cudaMalloc(&c->dstate, st_bytes), "allocating the stream states") ||
         fail(err, cudaMemset(c->dstate, 0, st_bytes), "zeroing the stream states"))
         return HISS_ERR_BACKEND;
+    const unsigned hflags = c->zc ? cudaHostAllocMapped : cudaHostAllocDefault;
     for (hc_slot &sl : c->slot) {
-        if (fail(err, cudaMalloc(&sl.din, in_bytes), "allocating the input buffer") ||
-            fail(err, cudaMalloc(&sl.dout, out_bytes), "allocating the output buffer") ||
-            fail(err, cudaHostAlloc(&sl.hin, in_bytes, cudaHostAllocDefault), "allocating pinned input") ||
-            fail(err, cudaHostAlloc(&sl.hout, out_bytes, cudaHostAllocDefault), "allocating pinned output") ||
+        if (fail(err, cudaHostAlloc(&sl.hin, in_bytes, hflags), "allocating pinned input") ||
+            fail(err, cudaHostAlloc(&sl.hout, out_bytes, hflags), "allocating pinned output") ||
             fail(err, cudaEventCreateWithFlags(&sl.done, cudaEventDisableTiming), "creating an event"))
             return HISS_ERR_BACKEND;
+        if (c->zc) {
+            if (fail(err, cudaHostGetDevicePointer(&sl.din, sl.hin, 0), "mapping pinned input") ||
+                fail(err, cudaHostGetDevicePointer(&sl.dout, sl.hout, 0), "mapping pinned output"))
+                return HISS_ERR_BACKEND;
+        } else if (fail(err, cudaMalloc(&sl.din, in_bytes), "allocating the input buffer") ||
+                   fail(err, cudaMalloc(&sl.dout, out_bytes), "allocating the output buffer")) {
+            return HISS_ERR_BACKEND;
+        }
         memset(sl.hin, 0, in_bytes);
         memset(sl.hout, 0, out_bytes);
         sl.hflags = reinterpret_cast<int *>(sl.hin);

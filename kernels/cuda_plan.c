@@ -76,6 +76,7 @@ int hc_plan_model(hc_plan *p, const hiss_model *m, int nt)
     p->l_state = p->hl + p->di * p->ds;
     p->state_floats = p->nl * p->l_state;
     p->sstride = pad4(p->state_floats);
+    p->s_stage = -1;
     return 1;
 }
 
@@ -117,6 +118,18 @@ static void layout(hc_plan *p, int tc, int state_smem, int w_smem)
     if (w_smem)
         o += p->w_smem;
     p->smem_floats = o;
+    p->s_stage = -1;
+}
+
+int hc_plan_stage(hc_plan *p, size_t smem_bytes, int max_n)
+{
+    const int x = pad4(max_n), need = x + pad4(p->nc > 0 ? p->nc : 1);
+    if ((size_t)(p->smem_floats + need) * sizeof(float) > smem_bytes)
+        return 0;
+    p->s_stage = p->smem_floats;
+    p->stage_x = x;
+    p->smem_floats += need;
+    return 1;
 }
 
 int hc_plan_smem(hc_plan *p, size_t smem_bytes, int tc_max, int prefer_weights_smem)

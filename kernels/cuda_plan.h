@@ -41,6 +41,9 @@ typedef struct hc_plan {
     int tc;
     int s_R, s_XI, s_Z, s_XC, s_DBC, s_DT, s_PK, s_OUT, s_misc, s_state, s_w, smem_floats;
     int state_in_smem, weights_in_smem;
+    /* zero-copy submissions (input and output in mapped host memory): a stream's input
+     * [stage_x] then conditioning are copied into shared memory at s_stage first; -1: none */
+    int s_stage, stage_x;
     /* scan: G lanes share one d_inner channel, each carrying cpt (a power of 2) of its d_state
      * chains */
     int G, cpt;
@@ -52,6 +55,9 @@ int hc_plan_model(hc_plan *p, const hiss_model *m, int nt);
 /* Choose the chunk rows and the shared-memory layout under smem_bytes. Returns 0 when even a
  * chunk of one row does not fit. prefer_weights_smem: 0 never, 1 when it fits. */
 int hc_plan_smem(hc_plan *p, size_t smem_bytes, int tc_max, int prefer_weights_smem);
+/* Append the staging area of zero-copy submissions of up to max_n samples to the layout of p.
+ * Returns 0 (and leaves p as it was) when it does not fit under smem_bytes. */
+int hc_plan_stage(hc_plan *p, size_t smem_bytes, int max_n);
 /* Pack the model's weights into dst (p->w_total floats) in the layout of p. */
 void hc_pack_weights(const hc_plan *p, const hiss_model *m, float *dst);
 

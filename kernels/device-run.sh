@@ -1,7 +1,8 @@
 #!/bin/bash
 # Everything the CUDA backend needs a GPU for, in one call on the GPU machine (device time is
 # scarce): tests, compute-sanitizer, benchmarks, kernel timings. Logs go under $OUT.
-#   kernels/device-run.sh [tests] [san] [bench] [ncu] [prof] [render]  (default: tests bench ncu san)
+#   kernels/device-run.sh [tests] [san] [bench] [synthbench] [lat] [lat3] [ncu] [ncu1] [prof] [synthprof] [render]
+#   (default: tests bench ncu san)
 # Binaries come from $BIN (default build-cudabin, built elsewhere and carried) or are built here.
 set -u
 OUT=${OUT:-/tmp/hiss-out}
@@ -16,7 +17,7 @@ if [ ! -x "$BIN/test_cuda_match" ]; then
     say "building in build-gpu"
     cmake -S . -B build-gpu -DHISS_PLUGIN=OFF -DCMAKE_BUILD_TYPE=Release >"$OUT/build.log" 2>&1 &&
         cmake --build build-gpu -j16 --target test_cuda_match test_cuda_state test_cuda_nan \
-            test_cuda_many test_cuda_render test_cuda_sync hiss-bench >>"$OUT/build.log" 2>&1 || { say "BUILD FAILED"; tail -30 "$OUT/build.log"; exit 1; }
+            test_cuda_many test_cuda_render test_cuda_sync test_cuda_synth hiss-bench >>"$OUT/build.log" 2>&1 || { say "BUILD FAILED"; tail -30 "$OUT/build.log"; exit 1; }
     mkdir -p "$BIN"
     cp build-gpu/tests/test_cuda_* build-gpu/tools/bench/hiss-bench "$BIN/"
 fi
@@ -26,30 +27,32 @@ nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,memory.total,
 for m in $modes; do
 case $m in
 tests)
-    for t in match state nan many render sync; do
+    for t in ${TESTS:-match state nan many render sync synth}; do
         start=$(date +%s.%N)
         timeout 120 "$BIN/test_cuda_$t" >"$OUT/test_$t.log" 2>&1
         rc=$?
         say "test_cuda_$t rc=$rc ($(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}') s): $(tail -1 "$OUT/test_$t.log")"
-        grep -E "FAIL|rel L2|bit-identical|DIFFERENT|resets" "$OUT/test_$t.log" | head -20 >>"$SUMMARY"
+        grep -E "FAIL|rel L2|bit-identical|DIFFERENT|resets|draws|samples the CPU" "$OUT/test_$t.log" | head -24 >>"$SUMMARY"
     done
     cat "$OUT"/test_*.log >"$OUT/tests.log"
     rm -f "$OUT"/test_*.log
     ;;
 san)
-    for t in ${MEMCHECK_TESTS:-match state nan many render sync}; do
-        HISS_TEST_QUICK=1 timeout 240 compute-sanitizer --tool memcheck --leak-check full \
+    for t in ${MEMCHECK_TESTS:-match state nan many render sync synth}; do
+        HISS_TEST_QUICK=1 timeout ${SAN_T:-240} compute-sanitizer --tool memcheck --leak-check full \
             --error-exitcode 9 "$BIN/test_cuda_$t" >"$OUT/san_memcheck_$t.log" 2>&1
         say "memcheck test_cuda_$t rc=$? : $(grep -E 'ERROR SUMMARY' "$OUT/san_memcheck_$t.log" | tail -1)"
     done
-    for t in ${RACECHECK_TESTS:-nan state render}; do
-        HISS_TEST_QUICK=1 timeout 300 compute-sanitizer --tool racecheck --racecheck-report all \
+    for t in ${RACECHECK_TESTS:-nan state render sync synth}; do
+        HISS_TEST_QUICK=1 timeout ${SAN_T:-300} compute-sanitizer --tool racecheck --racecheck-report all \
             --error-exitcode 9 "$BIN/test_cuda_$t" >"$OUT/san_racecheck_$t.log" 2>&1
         say "racecheck test_cuda_$t rc=$? : $(grep -E 'RACECHECK SUMMARY|ERROR SUMMARY' "$OUT/san_racecheck_$t.log" | tail -1)"
     done
-    HISS_TEST_QUICK=1 timeout 200 compute-sanitizer --tool synccheck --error-exitcode 9 \
-        "$BIN/test_cuda_nan" >"$OUT/san_synccheck_nan.log" 2>&1
-    say "synccheck test_cuda_nan rc=$? : $(grep -E 'ERROR SUMMARY' "$OUT/san_synccheck_nan.log" | tail -1)"
+    for t in ${SYNCCHECK_TESTS:-nan synth}; do
+        HISS_TEST_QUICK=1 timeout ${SAN_T:-200} compute-sanitizer --tool synccheck --error-exitcode 9 \
+            "$BIN/test_cuda_$t" >"$OUT/san_synccheck_$t.log" 2>&1
+        say "synccheck test_cuda_$t rc=$? : $(grep -E 'ERROR SUMMARY' "$OUT/san_synccheck_$t.log" | tail -1)"
+    done
     cat "$OUT"/san_*.log >"$OUT/sanitizers.log"
     rm -f "$OUT"/san_*.log
     ;;
@@ -131,6 +134,83 @@ debug)
     say "ncu render rc=$?"
     grep -E "rd_[a-z_]+|^ +Duration" "$OUT/ncu_render.log" | sed -E 's/\(rd_params\).*//' | paste - - | \
         awk '{print $2, $(NF-1), $NF}' | tee -a "$SUMMARY"
+    ;;
+synthbench)
+    # The synth: us per sample for 1, 8, 64 and 1024 voices held, CPU and CUDA, calls of 64.
+    B=$BIN/hiss-bench
+    L=$OUT/synthbench.log
+    : >"$L"
+    run() { echo "## $*" >>"$L"; timeout 200 env "$@" >>"$L" 2>&1; tail -2 "$L" | tr '\n' ' ' | sed 's/^synth model //' | tee -a "$SUMMARY"; echo | tee -a "$SUMMARY"; }
+    say "== synth ${SYNTH_SIZE:-32x4}, 48 kHz, block 64: cuda"
+    for v in 1 8 64 1024; do
+        run X=1 $B --synth --size ${SYNTH_SIZE:-32x4} --voices $v --backend cuda --block 64 --seconds 0.2 --runs 3
+    done
+    for nt in ${SYNTH_NTS:-128 512}; do
+        for v in 1 64; do
+            run HISS_CUDA_SYNTH_THREADS=$nt $B --synth --size ${SYNTH_SIZE:-32x4} --voices $v --backend cuda --block 64 --seconds 0.2 --runs 3
+        done
+    done
+    run X=1 $B --synth --size ${SYNTH_SIZE:-32x4} --voices 8 --backend cuda --block 64 --seconds 0.1 --runs 3 --top-p 0.9
+    say "== synth: cpu"
+    run X=1 $B --synth --size ${SYNTH_SIZE:-32x4} --voices 1 --backend cpu --block 64 --seconds 0.2 --runs 3
+    run X=1 $B --synth --size ${SYNTH_SIZE:-32x4} --voices 8 --backend cpu --block 64 --seconds 0.05 --runs 3
+    run X=1 $B --synth --size ${SYNTH_SIZE:-32x4} --voices 64 --backend cpu --block 64 --seconds 0.01 --runs 1
+    run X=1 $B --synth --size ${SYNTH_SIZE:-32x4} --voices 1024 --backend cpu --block 64 --seconds 0.0027 --runs 1
+    ;;
+lat)
+    # One stream, 32x4, block 64: zero-copy submissions (the default for small batches) against
+    # the copies, back to back, twice each.
+    B=$BIN/hiss-bench
+    L=$OUT/lat.log
+    : >"$L"
+    for rep in 1 2; do
+        for zc in 1 0; do
+            echo "## zc $zc" >>"$L"
+            HISS_CUDA_ZEROCOPY=$zc timeout 100 $B --size 32x4 --backend cuda --block 64 --latency ${LAT_N:-20000} --seconds 2 >>"$L" 2>&1
+            say "zero-copy $zc: $(tail -1 "$L")"
+        done
+    done
+    ;;
+lat3)
+    # The three bench sizes over 100,000 blocks (docs/BENCHMARKS.md).
+    B=$BIN/hiss-bench
+    L=$OUT/lat3.log
+    : >"$L"
+    for sz in 16x2 32x4 64x6; do
+        echo "## $sz" >>"$L"
+        timeout 150 $B --size $sz --backend cuda --block 64 --latency ${LAT3_N:-100000} --seconds 2 >>"$L" 2>&1
+        say "$sz: $(tail -1 "$L")"
+    done
+    ;;
+ncu1)
+    # The kernel alone for one stream of 32x4 (zero-copy and copies) and for the synth at one
+    # voice, at the clock the card runs (no clock control), for where the time goes.
+    N=$OUT/ncu1.log
+    : >"$N"
+    for zc in 1 0; do
+        echo "## stream zc $zc" >>"$N"
+        HISS_CUDA_ZEROCOPY=$zc timeout 120 ncu --clock-control none --section SpeedOfLight -k regex:hc_stream \
+            --launch-skip 50 --launch-count 5 "$BIN/hiss-bench" --size 32x4 --backend cuda --block 64 \
+            --latency 200 --seconds 0.1 >>"$N" 2>&1
+        say "ncu stream zc $zc: $(grep -E '^ +Duration' "$N" | tail -5 | awk '{print $3}' | tr '\n' ' ') $(grep -E '^ +Duration' "$N" | tail -1 | awk '{print $2}')"
+    done
+    echo "## synth 1 voice" >>"$N"
+    timeout 120 ncu --clock-control none --section SpeedOfLight -k regex:hs_synth --launch-skip 10 --launch-count 3 \
+        "$BIN/hiss-bench" --synth --size 32x4 --voices 1 --backend cuda --block 64 --seconds 0.05 --runs 1 >>"$N" 2>&1
+    say "ncu synth 1 voice, 64 samples: $(grep -E '^ +Duration' "$N" | tail -3 | awk '{print $3}' | tr '\n' ' ') $(grep -E '^ +Duration' "$N" | tail -1 | awk '{print $2}')"
+    ;;
+synthprof)
+    # Where a synth sample's 20 us go (one voice, 32x4): stall reasons, instruction counts and
+    # per-line counters (built with -lineinfo); the size of the kernel's code is the first suspect.
+    timeout 240 ncu --clock-control none --section SourceCounters --section WarpStateStats \
+        --section InstructionStats --section LaunchStats -k regex:hs_synth --launch-skip 10 --launch-count 1 \
+        -o "$OUT/sprof" -f "$BIN/hiss-bench" --synth --size 32x4 --voices 1 --backend cuda --block 64 \
+        --seconds 0.05 --runs 1 >"$OUT/sprof_run.log" 2>&1
+    say "synthprof rc=$?"
+    ncu -i "$OUT/sprof.ncu-rep" --page details --print-details all >"$OUT/sprof_details.log" 2>&1
+    ncu -i "$OUT/sprof.ncu-rep" --page source --csv --print-source cuda >"$OUT/sprof_src.csv" 2>&1
+    grep -E "Stall|stall|Warp Cycles|Executed Instructions|No Instruction" "$OUT/sprof_details.log" | head -30 | tee -a "$SUMMARY"
+    rm -f "$OUT/sprof.ncu-rep" "$OUT/sprof_run.log"
     ;;
 render)
     if [ -x "$BIN/hiss-render-bench" ]; then

@@ -173,9 +173,12 @@ typedef struct hiss_synth_opts {
     float silence_ms;     /* ... for this long */
     float release_max_s;  /* a released voice is freed after this long, silent or not */
     float bend_range;     /* semitones at full pitch-bend deflection */
+    hiss_backend backend; /* CPU, CUDA (the voices advance as one batch on the GPU; the same
+                           * draws as the CPU's from the same logits, see docs/synth.md), or AUTO
+                           * (CUDA when a device is present) */
 } hiss_synth_opts;
 
-/* 8 voices, temperature 1, top_p 1, seed 0, -60 dBFS for 50 ms, 10 s, 2 semitones. */
+/* 8 voices, temperature 1, top_p 1, seed 0, -60 dBFS for 50 ms, 10 s, 2 semitones, CPU. */
 hiss_synth_opts hiss_synth_opts_default(void);
 
 typedef struct hiss_synth hiss_synth;

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "synth_backend.h"
 #include "synth_model.h"
 #include "synth_voices.h"
 
@@ -22,6 +23,7 @@ struct hiss_synth {
     hiss_synth_sampler smp;
     uint64_t note_count;
     hiss_synth_counters counters;
+    hiss_synth_gpu *gpu; /* NULL: the voices run on the CPU */
 };
 
 hiss_synth_opts hiss_synth_opts_default(void)
@@ -36,6 +38,7 @@ hiss_synth_opts hiss_synth_opts_default(void)
     o.silence_ms = 50.0f;
     o.release_max_s = 10.0f;
     o.bend_range = 2.0f;
+    o.backend = HISS_BACKEND_CPU;
     return o;
 }
 
@@ -61,6 +64,8 @@ hiss_status hiss_synth_create(const hiss_synth_model *m, const hiss_synth_opts *
         bad = "release_max_s must be in (0, 3600]";
     else if (!(o.bend_range >= 0.0f && o.bend_range <= 48.0f))
         bad = "bend_range must be 0 to 48 semitones";
+    else if (o.backend != HISS_BACKEND_CPU && o.backend != HISS_BACKEND_CUDA && o.backend != HISS_BACKEND_AUTO)
+        bad = "backend must be cpu, cuda or auto";
     if (bad) {
         hiss_seterr(err, HISS_ERR_ARG, "synth options: %s", bad);
         return HISS_ERR_ARG;
@@ -80,6 +85,11 @@ hiss_status hiss_synth_create(const hiss_synth_model *m, const hiss_synth_opts *
     }
     hiss_synth_voices_init(&s->vs, s->voice, o.n_voices, m->cfg.sample_rate, o.silence_db, o.silence_ms,
                            o.release_max_s);
+    const hiss_status st = hiss_synth_gpu_create(m, &o, &s->gpu, err);
+    if (st != HISS_OK) {
+        hiss_synth_free(s);
+        return st;
+    }
     *out = s;
     return HISS_OK;
 }
@@ -88,6 +98,7 @@ void hiss_synth_free(hiss_synth *s)
 {
     if (!s)
         return;
+    hiss_synth_gpu_free(s->gpu);
     free(s->state);
     free(s->scratch);
     free(s);
@@ -117,6 +128,8 @@ void hiss_synth_note_on(hiss_synth *s, int note, int velocity)
     memset(s->state + s->state_floats * (size_t)k, 0, s->state_floats * sizeof(float));
     s->prev[k] = HISS_SYNTH_SILENCE_CLASS;
     seed_note(&s->rng[k], s->o.seed, s->note_count++);
+    if (s->gpu)
+        hiss_synth_gpu_note_on(s->gpu, k, &s->rng[k]);
     s->counters.notes++;
     s->counters.steals += (uint64_t)stolen;
 }
@@ -194,6 +207,11 @@ void hiss_synth_process(hiss_synth *s, float *out, int n)
     const int nc = m->cfg.n_cond;
     const double rate = m->cfg.sample_rate;
     const hiss_synth_opts *o = &s->o;
+    if (s->gpu) {
+        hiss_synth_gpu_process(s->gpu, &s->vs, &s->counters, out, n);
+        s->counters.frames += (uint64_t)n;
+        return;
+    }
     for (int t = 0; t < n; t++) {
         double sum = 0.0;
         for (int k = 0; k < s->vs.n; k++) {

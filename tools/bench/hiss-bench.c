@@ -8,9 +8,11 @@
 #include <time.h>
 
 #include "hiss.h"
+#include "hiss_synth.h"
 #ifdef HISS_BENCH_CUDA
 #include "hiss_cuda_render.h"
 #include "hiss_cuda_stream.h"
+#include "hiss_cuda_synth.h"
 #endif
 
 static void usage(FILE *f)
@@ -34,8 +36,17 @@ static void usage(FILE *f)
             "  --deadline-us U cuda, --sync deadline: the most a call waits for the device\n"
             "  --paced         --latency: start each call at its real-time slot (block / 48 kHz),\n"
             "                  as an audio callback would, instead of back to back\n"
+            "  --synth         a synth instead: --size makes a fresh synth model (all ten features,\n"
+            "                  lm_head bias) and --voices voices are held through hiss_synth_process\n"
+            "                  calls of --block samples (on cuda, more than 64 voices run as one\n"
+            "                  batch of the CUDA synth below hiss_synth; on cpu, as several synths)\n"
+            "  --voices N      --synth: voices sounding (default 8)\n"
+            "  --rate HZ       --synth: the model's sample rate (default 48000)\n"
+            "  --temperature T, --top-p P   --synth: sampling (default 1, 1)\n"
             "Prints: model, params, MACs/sample, block, streams, median and min ns per stream-sample,\n"
-            "real-time factor at 48 kHz per stream, and real-time 48 kHz streams (aggregate).\n");
+            "real-time factor at 48 kHz per stream, and real-time 48 kHz streams (aggregate).\n"
+            "--synth prints us per sample (all voices), ns per voice-sample and the real-time factor\n"
+            "at the model's rate, medians over runs, and the p50/p99 of the calls.\n");
 }
 
 static double now_s(void)
@@ -169,11 +180,172 @@ static int latency_run(hiss_stream *s, hiss_model *m, const char *label, float *
     return 0;
 }
 
+
+static double median_of(double *t, long n)
+{
+    qsort(t, (size_t)n, sizeof *t, cmp_double);
+    return n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
+}
+
+/* --synth: every voice held for the whole run; calls of block samples, timed one by one. */
+static int synth_run(const char *size, long d_state, double rate, long voices, long block, double seconds,
+                     long runs, hiss_backend backend, float temperature, float top_p)
+{
+    int dm, nl;
+    if (!size || sscanf(size, "%dx%d", &dm, &nl) != 2 || dm < 1 || nl < 1) {
+        fprintf(stderr, "hiss-bench: --synth needs --size DMxNL\n");
+        return 2;
+    }
+    hiss_config c = {0};
+    c.io = HISS_IO_SYNTH;
+    c.d_model = dm;
+    c.n_layer = nl;
+    c.d_state = (int)d_state;
+    c.d_conv = 4;
+    c.sample_rate = rate;
+    hiss_synth_model *m = NULL;
+    hiss_error err = {0};
+    if (hiss_synth_model_init(&c, "pitch,velocity,gate,onset,decay,release,sin1,cos1,sin2,cos2", 1, 1, &m,
+                              &err) != HISS_OK) {
+        fprintf(stderr, "hiss-bench: %s\n", err.msg);
+        return 1;
+    }
+    const long calls_per_run = (long)(seconds * rate) / block > 0 ? (long)(seconds * rate) / block : 1;
+    const int batch = backend == HISS_BACKEND_CUDA && voices > HISS_SYNTH_MAX_VOICES;
+    const long n_synths = batch ? 0 : (voices + HISS_SYNTH_MAX_VOICES - 1) / HISS_SYNTH_MAX_VOICES;
+    hiss_synth **syn = calloc((size_t)(n_synths > 0 ? n_synths : 1), sizeof *syn);
+    float *out = malloc(sizeof(float) * (size_t)block);
+    double *call = malloc(sizeof(double) * (size_t)(calls_per_run * runs));
+    double *run_t = malloc(sizeof(double) * (size_t)runs);
+    int rc = 0;
+    if (!syn || !out || !call || !run_t) {
+        fprintf(stderr, "hiss-bench: out of memory\n");
+        return 1;
+    }
+    char how[300] = "";
+#ifdef HISS_BENCH_CUDA
+    hc_synth *dev = NULL;
+    int *slots = NULL;
+    hc_synth_note *notes = NULL;
+    if (backend == HISS_BACKEND_CUDA) {
+        /* the layout the CUDA synth chose, for the record (the same whichever path runs) */
+        hc_synth *probe = NULL;
+        if (hc_synth_create(m, (int)(voices < 1024 ? voices : 1024), (int)block, temperature, top_p, &probe,
+                            &err) != HISS_OK) {
+            fprintf(stderr, "hiss-bench: %s\n", err.msg);
+            return 1;
+        }
+        snprintf(how, sizeof how, " | %s", hc_synth_describe(probe));
+        hc_synth_free(probe);
+    }
+    if (batch) {
+        if (hc_synth_create(m, (int)voices, (int)block, temperature, top_p, &dev, &err) != HISS_OK) {
+            fprintf(stderr, "hiss-bench: %s\n", err.msg);
+            return 1;
+        }
+        slots = malloc(sizeof(int) * (size_t)voices);
+        notes = malloc(sizeof *notes * (size_t)voices);
+        for (long k = 0; k < voices; k++) {
+            hiss_synth_rng r;
+            hiss_synth_rng_seed(&r, (uint64_t)k);
+            hc_synth_start(dev, (int)k, &r);
+            slots[k] = (int)k;
+            const hiss_synth_note nt = hiss_synth_note_start(36.0 + (double)(k % 60), 100);
+            notes[k].pitch = nt.pitch;
+            notes[k].phase = 0.0;
+            notes[k].inc = 440.0 * exp2((nt.pitch - 69.0) / 12.0) / rate;
+            notes[k].n_on = 0;
+            notes[k].n_off = 0;
+            notes[k].velocity = nt.velocity;
+            notes[k].gate = 1;
+        }
+    }
+#else
+    if (backend == HISS_BACKEND_CUDA) {
+        fprintf(stderr, "hiss-bench: --synth --backend cuda needs a build with the CUDA backend\n");
+        return 2;
+    }
+#endif
+    for (long i = 0; i < n_synths; i++) {
+        hiss_synth_opts o = hiss_synth_opts_default();
+        const long left = voices - i * HISS_SYNTH_MAX_VOICES;
+        o.n_voices = (int)(left < HISS_SYNTH_MAX_VOICES ? left : HISS_SYNTH_MAX_VOICES);
+        o.temperature = temperature;
+        o.top_p = top_p;
+        o.seed = (uint64_t)i;
+        o.backend = backend;
+        if (hiss_synth_create(m, &o, &syn[i], &err) != HISS_OK) {
+            fprintf(stderr, "hiss-bench: %s\n", err.msg);
+            return 1;
+        }
+        for (int k = 0; k < o.n_voices; k++)
+            hiss_synth_note_on(syn[i], 36 + (k * 7) % 60, 100);
+    }
+    /* one call's work: every synth (or the batch) advances block samples */
+    long nc = 0;
+    for (long r = -1; r < runs && !rc; r++) { /* run -1: warm-up, not timed */
+        const double r0 = now_s();
+        for (long b = 0; b < (r < 0 ? 4 : calls_per_run); b++) {
+            const double t0 = now_s();
+            for (long i = 0; i < n_synths; i++)
+                hiss_synth_process(syn[i], out, (int)block);
+#ifdef HISS_BENCH_CUDA
+            if (batch) {
+                const float *y;
+                const int *bad;
+                if (hc_synth_run(dev, slots, notes, (int)voices, (int)block, &y, &bad) != HISS_OK) {
+                    fprintf(stderr, "hiss-bench: the CUDA synth run failed\n");
+                    rc = 1;
+                    break;
+                }
+                for (long k = 0; k < voices; k++)
+                    notes[k].n_on += (uint64_t)block;
+            }
+#endif
+            if (r >= 0)
+                call[nc++] = now_s() - t0;
+        }
+        if (r >= 0)
+            run_t[r] = now_s() - r0;
+    }
+    if (!rc) {
+        const double med = median_of(run_t, runs);
+        const double samples = (double)calls_per_run * (double)block;
+        const double per_sample = med / samples;
+        const double p50 = median_of(call, nc), p99 = call[(size_t)((double)nc * 0.99)];
+        printf("synth model d_model %d, %d layers, d_state %ld, 10 features, %g Hz | params %llu | "
+               "backend %s%s | voices %ld%s | block %ld | T %g top-p %g\n",
+               dm, nl, d_state, rate, (unsigned long long)hiss_synth_model_param_count(m),
+               hiss_backend_name(backend), how, voices,
+               batch ? " (one CUDA synth batch)" : n_synths > 1 ? " (several synths)" : "", block,
+               (double)temperature, (double)top_p);
+        printf("synth: %.3f us per sample (all voices), %.1f ns per voice-sample, RTF %.2fx at %g Hz | "
+               "per call p50 %.1f us p99 %.1f us | runs %ld x %ld calls\n",
+               per_sample * 1e6, per_sample / (double)voices * 1e9, 1.0 / (per_sample * rate), rate,
+               p50 * 1e6, p99 * 1e6, runs, calls_per_run);
+    }
+    for (long i = 0; i < n_synths; i++)
+        hiss_synth_free(syn[i]);
+#ifdef HISS_BENCH_CUDA
+    hc_synth_free(dev);
+    free(slots);
+    free(notes);
+#endif
+    free(syn);
+    free(out);
+    free(call);
+    free(run_t);
+    hiss_synth_model_free(m);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     const char *path = NULL, *size = NULL;
     long block = 64, runs = 5, streams = 1, d_state = 16, latency = 0;
-    int offline = 0, paced = 0, sync = 0;
+    int offline = 0, paced = 0, sync = 0, synth = 0;
+    long voices = 8;
+    double rate_arg = 48000.0, temperature = 1.0, top_p = 1.0;
     double deadline_us = 0.0;
     double seconds = 10.0;
     hiss_backend backend = HISS_BACKEND_CPU;
@@ -191,6 +363,19 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--latency")) latency = parse_long(a, v, 1, 100000000), i++;
         else if (!strcmp(a, "--offline")) offline = 1;
         else if (!strcmp(a, "--paced")) paced = 1;
+        else if (!strcmp(a, "--synth")) synth = 1;
+        else if (!strcmp(a, "--voices")) voices = parse_long(a, v, 1, 1 << 16), i++;
+        else if ((!strcmp(a, "--rate") || !strcmp(a, "--temperature") || !strcmp(a, "--top-p")) && v) {
+            const double x = atof(v);
+            i++;
+            if (!strcmp(a, "--rate")) rate_arg = x;
+            else if (!strcmp(a, "--temperature")) temperature = x;
+            else top_p = x;
+            if (!(x >= 0.0 && x <= 1e6)) {
+                fprintf(stderr, "hiss-bench: %s needs a number\n", a);
+                return 2;
+            }
+        }
         else if (!strcmp(a, "--sync") && v) {
             i++;
             if (!strcmp(v, "wait")) sync = 0;
@@ -226,6 +411,9 @@ int main(int argc, char **argv)
             return 2;
         }
     }
+    if (synth)
+        return synth_run(size, d_state, rate_arg, voices, block, seconds, runs, backend, (float)temperature,
+                         (float)top_p);
     if (!path == !size) {
         fprintf(stderr, "hiss-bench: give exactly one of -m MODEL or --size DMxNL\n");
         return 2;

@@ -46,7 +46,7 @@ static void usage(FILE *f)
             "  --rate HZ             device rate (default: the model's)\n"
             "  --rate-mode MODE      fx at another rate: strict (refuse, default) or delta\n"
             "  --buffer FRAMES       frames per callback (default 256)\n"
-            "  --backend B           fx engine backend: cpu (default), cuda, auto; synth: cpu\n"
+            "  --backend B           cpu (default), cuda or auto (synth: the voices as one GPU batch)\n"
             "  --gain DB             output gain (default 0)\n"
             "  --record FILE         write the output (mono) to FILE (.wav, .flac, ...)\n"
             "  --duration SECONDS    stop after this long (default: Ctrl-C)\n"
@@ -280,16 +280,13 @@ static int load_model(host *h)
                     h->o.model, mr, h->rate);
             return -1;
         }
-        if (h->o.backend == HISS_BACKEND_CUDA) {
-            fprintf(stderr, "hiss-host: synth models run on the CPU backend only\n");
-            return -1;
-        }
         hiss_synth_opts so = hiss_synth_opts_default();
         so.n_voices = (int)h->o.voices;
         so.temperature = (float)h->o.temperature;
         so.top_p = (float)h->o.top_p;
         so.seed = (uint64_t)h->o.seed;
         so.release_max_s = (float)h->o.release_max;
+        so.backend = h->o.backend;
         if (hiss_synth_create(h->sm, &so, &h->synth, &err) != HISS_OK) {
             fprintf(stderr, "hiss-host: %s\n", err.msg);
             return -1;
