@@ -6,12 +6,15 @@
  *   mkmidi PATH KIND                 the song as KIND: type0, type1 (the same events, a tempo map
  *                                    with two changes, running status, pedal, bend), or a broken
  *                                    file: truncated, badheader, notracks, format2
- *   render MODEL WAV SEED VOICES TEMPERATURE TOP_P TAIL RELEASE_MAX [GAIN]
+ *   render MODEL WAV SEED VOICES TEMPERATURE TOP_P TAIL RELEASE_MAX [GAIN [BACKEND]]
  *                                    the song rendered here, sample by sample, from the score
  *                                    below (its own tick-to-second conversion, not tools/midi's),
  *                                    each event at sample llround(seconds * rate); the length rule
  *                                    of hiss-render (the file's end, then until every voice is
- *                                    free, at most TAIL s); WAV (float) must equal it exactly
+ *                                    free, at most TAIL s); WAV (float) must equal it exactly.
+ *                                    BACKEND cpu (default) or cuda: the synth's, which hiss-render
+ *                                    must have passed on (the GPU's output does not depend on how
+ *                                    the samples are cut into calls, test_cuda_synth)
  *   cmp A B same|differ              two WAVs: identical samples, or some differ
  *   format WAV SUBTYPE RATE          WAV is mono at RATE with SUBTYPE float, 24 or 16
  * Exit 0 pass, 1 fail, 2 usage. */
@@ -259,6 +262,12 @@ static int cmd_render(int argc, char **argv)
     const double tail = atof(argv[8]);
     o.release_max_s = (float)atof(argv[9]);
     const float gain = argc > 10 ? (float)pow(10.0, atof(argv[10]) / 20.0) : 1.0f;
+    if (argc > 11 && strcmp(argv[11], "cpu") && strcmp(argv[11], "cuda")) {
+        fprintf(stderr, "render: backend %s: expected cpu or cuda\n", argv[11]);
+        hiss_synth_model_free(m);
+        return 2;
+    }
+    o.backend = argc > 11 && !strcmp(argv[11], "cuda") ? HISS_BACKEND_CUDA : HISS_BACKEND_CPU;
     hiss_synth *s;
     if (hiss_synth_create(m, &o, &s, &err) != HISS_OK) {
         fprintf(stderr, "render: %s\n", err.msg);

@@ -43,10 +43,17 @@ static void usage(FILE *f)
             "  --voices N      --synth: voices sounding (default 8)\n"
             "  --rate HZ       --synth: the model's sample rate (default 48000)\n"
             "  --temperature T, --top-p P   --synth: sampling (default 1, 1)\n"
+            "  --parts         --synth: also time the CPU synth's parts, one voice: the sampler alone\n"
+            "                  (hiss_synth_sample on logits the model gave along a note) and the\n"
+            "                  model step alone (hiss_synth_step)\n"
+            "  --draws N       --parts: draws per sampler run (default 200000)\n"
+            "  --logit-scale X --parts: multiply those logits by X, to mimic the peaked\n"
+            "                  distributions of a trained model (default 1)\n"
             "Prints: model, params, MACs/sample, block, streams, median and min ns per stream-sample,\n"
             "real-time factor at 48 kHz per stream, and real-time 48 kHz streams (aggregate).\n"
             "--synth prints us per sample (all voices), ns per voice-sample and the real-time factor\n"
-            "at the model's rate, medians over runs, and the p50/p99 of the calls.\n");
+            "at the model's rate, medians over runs, and the p50/p99 of the calls; --parts adds ns\n"
+            "per draw (sampler) and per step (model).\n");
 }
 
 static double now_s(void)
@@ -69,6 +76,18 @@ static long parse_long(const char *opt, const char *s, long lo, long hi)
     long v = s ? strtol(s, &end, 10) : 0;
     if (!s || errno || *end || v < lo || v > hi) {
         fprintf(stderr, "hiss-bench: %s needs an integer from %ld to %ld\n", opt, lo, hi);
+        exit(2);
+    }
+    return v;
+}
+
+static double parse_num(const char *opt, const char *s, double lo, double hi)
+{
+    char *end;
+    errno = 0;
+    const double v = s ? strtod(s, &end) : 0.0;
+    if (!s || errno || *end || !(v >= lo && v <= hi)) {
+        fprintf(stderr, "hiss-bench: %s needs a number from %g to %g\n", opt, lo, hi);
         exit(2);
     }
     return v;
@@ -187,9 +206,70 @@ static double median_of(double *t, long n)
     return n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
 }
 
+/* --synth --parts: the CPU synth's two costs per voice-sample apart, one voice, medians over
+ * runs. The sampler draws from logits the model gave along a note teacher-forced on a sine, so
+ * its distributions are the model's, not made up. */
+static void synth_parts(const hiss_synth_model *m, double rate, long runs, long draws, double logit_scale,
+                        float temperature, float top_p)
+{
+    enum { N_LOGITS = 512 };
+    const int nc = hiss_synth_model_config(m)->n_cond;
+    float *logits = malloc(sizeof(float) * HISS_SYNTH_CLASSES * N_LOGITS);
+    float *state = calloc(hiss_synth_state_floats(m), sizeof(float));
+    float *scratch = calloc(hiss_synth_scratch_floats(m), sizeof(float));
+    double *t = malloc(sizeof(double) * (size_t)runs);
+    if (!logits || !state || !scratch || !t) {
+        fprintf(stderr, "hiss-bench: out of memory\n");
+        exit(1);
+    }
+    hiss_synth_note note = hiss_synth_note_start(60.0, 100);
+    float cond[HISS_MAX_COND];
+    int prev = HISS_SYNTH_SILENCE_CLASS;
+    for (int k = 0; k < N_LOGITS; k++) {
+        for (int i = 0; i < nc; i++)
+            cond[i] = hiss_synth_feature_value(hiss_synth_model_feature(m, i), &note, rate);
+        float *l = logits + (size_t)k * HISS_SYNTH_CLASSES;
+        hiss_synth_step(m, state, prev, cond, l, scratch);
+        prev = hiss_synth_mulaw_encode((float)(0.5 * sin(6.283185307179586 * 261.63 * k / rate)));
+        hiss_synth_note_advance(&note, rate);
+        for (int j = 0; j < HISS_SYNTH_CLASSES; j++)
+            l[j] *= (float)logit_scale;
+    }
+    /* the checksum keeps the draws from being optimised away */
+    hiss_synth_sampler w;
+    hiss_synth_rng r;
+    long sum = 0;
+    for (long run = 0; run < runs; run++) {
+        hiss_synth_rng_seed(&r, (uint64_t)run);
+        const double t0 = now_s();
+        for (long i = 0; i < draws; i++)
+            sum += hiss_synth_sample(&w, logits + (size_t)(i % N_LOGITS) * HISS_SYNTH_CLASSES, temperature, top_p,
+                                     &r);
+        t[run] = (now_s() - t0) / (double)draws;
+    }
+    const double t_sample = median_of(t, runs);
+    const long steps = 20000;
+    for (long run = 0; run < runs; run++) {
+        memset(state, 0, hiss_synth_state_floats(m) * sizeof(float));
+        const double t0 = now_s();
+        for (long i = 0; i < steps; i++)
+            hiss_synth_step(m, state, (int)(i & 255), cond, logits, scratch);
+        t[run] = (now_s() - t0) / (double)steps;
+    }
+    const double t_step = median_of(t, runs);
+    printf("parts (cpu, one voice): sampler %.1f ns/draw (%ld draws per run, logit scale %g, checksum %ld) | "
+           "step %.1f ns/step | step + sampler %.2f us per voice-sample\n",
+           t_sample * 1e9, draws, logit_scale, sum, t_step * 1e9, (t_step + t_sample) * 1e6);
+    free(logits);
+    free(state);
+    free(scratch);
+    free(t);
+}
+
 /* --synth: every voice held for the whole run; calls of block samples, timed one by one. */
 static int synth_run(const char *size, long d_state, double rate, long voices, long block, double seconds,
-                     long runs, hiss_backend backend, float temperature, float top_p)
+                     long runs, hiss_backend backend, float temperature, float top_p, long parts_draws,
+                     double logit_scale)
 {
     int dm, nl;
     if (!size || sscanf(size, "%dx%d", &dm, &nl) != 2 || dm < 1 || nl < 1) {
@@ -323,6 +403,8 @@ static int synth_run(const char *size, long d_state, double rate, long voices, l
                "per call p50 %.1f us p99 %.1f us | runs %ld x %ld calls\n",
                per_sample * 1e6, per_sample / (double)voices * 1e9, 1.0 / (per_sample * rate), rate,
                p50 * 1e6, p99 * 1e6, runs, calls_per_run);
+        if (parts_draws > 0)
+            synth_parts(m, rate, runs, parts_draws, logit_scale, temperature, top_p);
     }
     for (long i = 0; i < n_synths; i++)
         hiss_synth_free(syn[i]);
@@ -343,9 +425,9 @@ int main(int argc, char **argv)
 {
     const char *path = NULL, *size = NULL;
     long block = 64, runs = 5, streams = 1, d_state = 16, latency = 0;
-    int offline = 0, paced = 0, sync = 0, synth = 0;
-    long voices = 8;
-    double rate_arg = 48000.0, temperature = 1.0, top_p = 1.0;
+    int offline = 0, paced = 0, sync = 0, synth = 0, parts = 0;
+    long voices = 8, draws = 200000;
+    double rate_arg = 48000.0, temperature = 1.0, top_p = 1.0, logit_scale = 1.0;
     double deadline_us = 0.0;
     double seconds = 10.0;
     hiss_backend backend = HISS_BACKEND_CPU;
@@ -365,17 +447,12 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--paced")) paced = 1;
         else if (!strcmp(a, "--synth")) synth = 1;
         else if (!strcmp(a, "--voices")) voices = parse_long(a, v, 1, 1 << 16), i++;
-        else if ((!strcmp(a, "--rate") || !strcmp(a, "--temperature") || !strcmp(a, "--top-p")) && v) {
-            const double x = atof(v);
-            i++;
-            if (!strcmp(a, "--rate")) rate_arg = x;
-            else if (!strcmp(a, "--temperature")) temperature = x;
-            else top_p = x;
-            if (!(x >= 0.0 && x <= 1e6)) {
-                fprintf(stderr, "hiss-bench: %s needs a number\n", a);
-                return 2;
-            }
-        }
+        else if (!strcmp(a, "--parts")) parts = 1;
+        else if (!strcmp(a, "--draws")) draws = parse_long(a, v, 1, 1000000000), i++;
+        else if (!strcmp(a, "--rate")) rate_arg = parse_num(a, v, 1000.0, 1e6), i++;
+        else if (!strcmp(a, "--temperature")) temperature = parse_num(a, v, 0.0, 100.0), i++;
+        else if (!strcmp(a, "--top-p")) top_p = parse_num(a, v, 1e-6, 1.0), i++;
+        else if (!strcmp(a, "--logit-scale")) logit_scale = parse_num(a, v, 0.0, 1000.0), i++;
         else if (!strcmp(a, "--sync") && v) {
             i++;
             if (!strcmp(v, "wait")) sync = 0;
@@ -413,7 +490,11 @@ int main(int argc, char **argv)
     }
     if (synth)
         return synth_run(size, d_state, rate_arg, voices, block, seconds, runs, backend, (float)temperature,
-                         (float)top_p);
+                         (float)top_p, parts ? draws : 0, logit_scale);
+    if (parts) {
+        fprintf(stderr, "hiss-bench: --parts times a synth's parts: it needs --synth\n");
+        return 2;
+    }
     if (!path == !size) {
         fprintf(stderr, "hiss-bench: give exactly one of -m MODEL or --size DMxNL\n");
         return 2;

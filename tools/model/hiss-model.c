@@ -49,6 +49,51 @@ static int parse_int(const char *opt, const char *s, int lo, int hi, int *out)
     return 1;
 }
 
+/* A model of either kind: init, info and meta do the same things to both. */
+typedef struct any_model {
+    hiss_model *fx;
+    hiss_synth_model *synth;
+} any_model;
+
+static void any_free(any_model *a)
+{
+    hiss_model_free(a->fx);
+    hiss_synth_model_free(a->synth);
+    a->fx = NULL;
+    a->synth = NULL;
+}
+
+/* The file, by its "hiss.io"; 0, or -1 with the reason printed. */
+static int any_load(const char *path, any_model *a)
+{
+    hiss_error err = {0};
+    hiss_io io;
+    a->fx = NULL;
+    a->synth = NULL;
+    if (hiss_synth_file_io(path, &io, &err) == HISS_OK &&
+        (io == HISS_IO_SYNTH ? hiss_synth_model_load(path, &a->synth, &err) : hiss_model_load(path, &a->fx, &err)) ==
+            HISS_OK)
+        return 0;
+    fprintf(stderr, "hiss-model: %s\n", err.msg);
+    return -1;
+}
+
+static hiss_status any_set_meta(any_model *a, const char *key, const char *value)
+{
+    return a->synth ? hiss_synth_model_set_meta(a->synth, key, value) : hiss_model_set_meta(a->fx, key, value);
+}
+
+/* Write the model to path and free it; the exit status. */
+static int any_save_free(any_model *a, const char *path)
+{
+    hiss_error err = {0};
+    const hiss_status st = a->synth ? hiss_synth_model_save(a->synth, path, &err) : hiss_model_save(a->fx, path, &err);
+    if (st != HISS_OK)
+        fprintf(stderr, "hiss-model: %s\n", err.msg);
+    any_free(a);
+    return st == HISS_OK ? 0 : 1;
+}
+
 static int cmd_init(int argc, char **argv)
 {
     if (argc < 1 || argv[0][0] == '-') {
@@ -100,75 +145,42 @@ static int cmd_init(int argc, char **argv)
     c.sample_rate = rate ? rate : synth ? 16000 : 48000;
     c.d_inner = expand * c.d_model;
     hiss_error err = {0};
-    if (synth) {
-        hiss_synth_model *m;
-        if (hiss_synth_model_init(&c, features ? features : "pitch,velocity,gate,onset,decay,release,sin1,cos1",
-                                  head_bias, (uint64_t)seed, &m, &err) != HISS_OK) {
-            fprintf(stderr, "hiss-model: %s\n", err.msg);
-            return 2;
-        }
-        if (name)
-            hiss_synth_model_set_meta(m, "name", name);
-        hiss_synth_model_set_meta(m, "description", "freshly initialised, untrained");
-        int rc = 0;
-        if (hiss_synth_model_save(m, out, &err) != HISS_OK) {
-            fprintf(stderr, "hiss-model: %s\n", err.msg);
-            rc = 1;
-        }
-        hiss_synth_model_free(m);
-        return rc;
-    }
-    hiss_model *m;
-    if (hiss_model_init(&c, (uint64_t)seed, &m, &err) != HISS_OK) {
+    any_model a = {0};
+    const hiss_status st =
+        synth ? hiss_synth_model_init(&c, features ? features : "pitch,velocity,gate,onset,decay,release,sin1,cos1",
+                                      head_bias, (uint64_t)seed, &a.synth, &err)
+              : hiss_model_init(&c, (uint64_t)seed, &a.fx, &err);
+    if (st != HISS_OK) {
         fprintf(stderr, "hiss-model: %s\n", err.msg);
-        return 1;
+        return synth ? 2 : 1;
     }
-    if (cond_names && hiss_model_set_meta(m, "hiss.cond", cond_names) != HISS_OK) {
+    if (cond_names && hiss_model_set_meta(a.fx, "hiss.cond", cond_names) != HISS_OK) {
         fprintf(stderr, "hiss-model: --cond-names \"%s\" must give %d comma-separated names\n", cond_names,
                 c.n_cond);
-        hiss_model_free(m);
+        any_free(&a);
         return 2;
     }
     if (name)
-        hiss_model_set_meta(m, "name", name);
-    hiss_model_set_meta(m, "description", "freshly initialised, untrained");
-    int rc = 0;
-    if (hiss_model_save(m, out, &err) != HISS_OK) {
-        fprintf(stderr, "hiss-model: %s\n", err.msg);
-        rc = 1;
-    }
-    hiss_model_free(m);
-    return rc;
+        any_set_meta(&a, "name", name);
+    any_set_meta(&a, "description", "freshly initialised, untrained");
+    return any_save_free(&a, out);
 }
 
-/* The "hiss.io" of a file, or -1 with the reason printed. */
-static int file_io(const char *path)
+static void print_dims(const char *path, const char *io, const hiss_config *c)
 {
-    hiss_error err = {0};
-    hiss_io io;
-    if (hiss_synth_file_io(path, &io, &err) != HISS_OK) {
-        fprintf(stderr, "hiss-model: %s\n", err.msg);
-        return -1;
-    }
-    return (int)io;
-}
-
-static int info_synth(const char *path)
-{
-    hiss_synth_model *m;
-    hiss_error err = {0};
-    if (hiss_synth_model_load(path, &m, &err) != HISS_OK) {
-        fprintf(stderr, "hiss-model: %s\n", err.msg);
-        return 1;
-    }
-    const hiss_config *c = hiss_synth_model_config(m);
-    const uint64_t macs = hiss_synth_model_macs_per_sample(m);
-    const uint64_t head = (uint64_t)(HISS_SYNTH_CLASSES + c->n_cond) * (uint64_t)c->d_model;
     printf("file         %s\n", path);
-    printf("io           synth\n");
+    printf("io           %s\n", io);
     printf("sample_rate  %g Hz\n", c->sample_rate);
     printf("d_model      %d\nn_layer      %d\nd_inner      %d\nd_state      %d\nd_conv       %d\n"
            "dt_rank      %d\n", c->d_model, c->n_layer, c->d_inner, c->d_state, c->d_conv, c->dt_rank);
+}
+
+static void info_synth(const char *path, const hiss_synth_model *m)
+{
+    const hiss_config *c = hiss_synth_model_config(m);
+    const uint64_t macs = hiss_synth_model_macs_per_sample(m);
+    const uint64_t head = (uint64_t)(HISS_SYNTH_CLASSES + c->n_cond) * (uint64_t)c->d_model;
+    print_dims(path, "synth", c);
     printf("rms_eps      %g\n", (double)c->rms_eps);
     printf("features     %d", c->n_cond);
     for (int i = 0; i < c->n_cond; i++)
@@ -180,39 +192,12 @@ static int info_synth(const char *path)
            (unsigned long long)(macs - head), c->n_cond, c->d_model, (unsigned long long)head);
     printf("exp/sample   %llu, per voice, plus the sampler's 256\n",
            (unsigned long long)c->n_layer * c->d_inner * c->d_state);
-    printf("metadata:\n");
-    for (int i = 0; i < hiss_synth_model_meta_count(m); i++) {
-        const char *k, *v;
-        hiss_synth_model_meta_at(m, i, &k, &v);
-        printf("  %s: %s\n", k, v);
-    }
-    hiss_synth_model_free(m);
-    return 0;
 }
 
-static int cmd_info(int argc, char **argv)
+static void info_fx(const char *path, const hiss_model *m)
 {
-    if (argc != 1) {
-        usage(stderr);
-        return 2;
-    }
-    const int io = file_io(argv[0]);
-    if (io < 0)
-        return 1;
-    if (io == HISS_IO_SYNTH)
-        return info_synth(argv[0]);
-    hiss_model *m;
-    hiss_error err = {0};
-    if (hiss_model_load(argv[0], &m, &err) != HISS_OK) {
-        fprintf(stderr, "hiss-model: %s\n", err.msg);
-        return 1;
-    }
     const hiss_config *c = hiss_model_config(m);
-    printf("file         %s\n", argv[0]);
-    printf("io           %s\n", c->io == HISS_IO_FX ? "fx" : "synth");
-    printf("sample_rate  %g Hz\n", c->sample_rate);
-    printf("d_model      %d\nn_layer      %d\nd_inner      %d\nd_state      %d\nd_conv       %d\n"
-           "dt_rank      %d\n", c->d_model, c->n_layer, c->d_inner, c->d_state, c->d_conv, c->dt_rank);
+    print_dims(path, c->io == HISS_IO_FX ? "fx" : "synth", c);
     printf("skip         %s\nrms_eps      %g\n", c->skip ? "yes" : "no", (double)c->rms_eps);
     printf("conditioning %d", c->n_cond);
     for (int i = 0; i < c->n_cond; i++)
@@ -221,45 +206,33 @@ static int cmd_info(int argc, char **argv)
     printf("parameters   %llu\n", (unsigned long long)hiss_model_param_count(m));
     printf("MACs/sample  %llu\n", (unsigned long long)hiss_model_macs_per_sample(m));
     printf("exp/sample   %llu\n", (unsigned long long)c->n_layer * c->d_inner * c->d_state);
-    printf("metadata:\n");
-    for (int i = 0; i < hiss_model_meta_count(m); i++) {
-        const char *k, *v;
-        hiss_model_meta_at(m, i, &k, &v);
-        printf("  %s: %s\n", k, v);
-    }
-    hiss_model_free(m);
-    return 0;
 }
 
-static int meta_synth(int argc, char **argv)
+static int cmd_info(int argc, char **argv)
 {
-    hiss_synth_model *m;
-    hiss_error err = {0};
-    if (hiss_synth_model_load(argv[0], &m, &err) != HISS_OK) {
-        fprintf(stderr, "hiss-model: %s\n", err.msg);
+    if (argc != 1) {
+        usage(stderr);
+        return 2;
+    }
+    any_model a;
+    if (any_load(argv[0], &a) != 0)
         return 1;
+    if (a.synth)
+        info_synth(argv[0], a.synth);
+    else
+        info_fx(argv[0], a.fx);
+    printf("metadata:\n");
+    const int n = a.synth ? hiss_synth_model_meta_count(a.synth) : hiss_model_meta_count(a.fx);
+    for (int i = 0; i < n; i++) {
+        const char *k, *v;
+        if (a.synth)
+            hiss_synth_model_meta_at(a.synth, i, &k, &v);
+        else
+            hiss_model_meta_at(a.fx, i, &k, &v);
+        printf("  %s: %s\n", k, v);
     }
-    for (int i = 1; i < argc; i++) {
-        char *eq = strchr(argv[i], '=');
-        if (!eq || eq == argv[i]) {
-            fprintf(stderr, "hiss-model: \"%s\" is not KEY=VALUE\n", argv[i]);
-            hiss_synth_model_free(m);
-            return 2;
-        }
-        *eq = 0;
-        if (hiss_synth_model_set_meta(m, argv[i], eq + 1) != HISS_OK) {
-            fprintf(stderr, "hiss-model: %s follows from the model and cannot be set\n", argv[i]);
-            hiss_synth_model_free(m);
-            return 2;
-        }
-    }
-    int rc = 0;
-    if (hiss_synth_model_save(m, argv[0], &err) != HISS_OK) {
-        fprintf(stderr, "hiss-model: %s\n", err.msg);
-        rc = 1;
-    }
-    hiss_synth_model_free(m);
-    return rc;
+    any_free(&a);
+    return 0;
 }
 
 static int cmd_meta(int argc, char **argv)
@@ -268,45 +241,32 @@ static int cmd_meta(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    const int io = file_io(argv[0]);
-    if (io < 0)
+    any_model a;
+    if (any_load(argv[0], &a) != 0)
         return 1;
-    if (io == HISS_IO_SYNTH)
-        return meta_synth(argc, argv);
-    hiss_model *m;
-    hiss_error err = {0};
-    if (hiss_model_load(argv[0], &m, &err) != HISS_OK) {
-        fprintf(stderr, "hiss-model: %s\n", err.msg);
-        return 1;
-    }
     for (int i = 1; i < argc; i++) {
         char *eq = strchr(argv[i], '=');
         if (!eq || eq == argv[i]) {
             fprintf(stderr, "hiss-model: \"%s\" is not KEY=VALUE\n", argv[i]);
-            hiss_model_free(m);
+            any_free(&a);
             return 2;
         }
         *eq = 0;
         const char *key = argv[i];
+        /* saving writes these from the configuration (a synth's feature list included) */
         if (!strcmp(key, "hiss.io") || !strcmp(key, "sample_rate") || !strcmp(key, "rms_eps") ||
-            !strcmp(key, "hiss.skip")) {
+            !strcmp(key, "hiss.skip") || (a.synth && !strcmp(key, "hiss.cond"))) {
             fprintf(stderr, "hiss-model: %s follows from the model and cannot be set\n", key);
-            hiss_model_free(m);
+            any_free(&a);
             return 2;
         }
-        if (hiss_model_set_meta(m, key, eq + 1) != HISS_OK) {
+        if (any_set_meta(&a, key, eq + 1) != HISS_OK) {
             fprintf(stderr, "hiss-model: cannot set %s to \"%s\"\n", key, eq + 1);
-            hiss_model_free(m);
+            any_free(&a);
             return 2;
         }
     }
-    int rc = 0;
-    if (hiss_model_save(m, argv[0], &err) != HISS_OK) {
-        fprintf(stderr, "hiss-model: %s\n", err.msg);
-        rc = 1;
-    }
-    hiss_model_free(m);
-    return rc;
+    return any_save_free(&a, argv[0]);
 }
 
 int main(int argc, char **argv)

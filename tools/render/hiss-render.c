@@ -91,7 +91,9 @@ static void usage(FILE *f)
             "                        at most this long (default 10)\n"
             "      --release-max S   a released voice stops after this long even if not yet\n"
             "                        silent (default 10)\n"
-            "  --format, --gain-out, --backend (cpu; auto means cpu) and --quiet apply too.\n"
+            "  --format, --gain-out, --backend and --quiet apply too; --backend cuda runs the\n"
+            "  voices as one batch on the GPU, auto means cpu (the CPU's render is the same on\n"
+            "  every machine; the GPU's can part from it at a draw, docs/synth.md)\n"
             "\n"
             "OUT's container comes from its extension (wav, flac, aiff, ogg, caf, w64, ...).\n"
             "An effect model's OUT has IN's length and rate and is time-aligned with IN; a\n"
@@ -589,10 +591,7 @@ int main(int argc, char **argv)
     }
 
     if (o.backend == HISS_BACKEND_CUDA && !hiss_backend_available(HISS_BACKEND_CUDA))
-        return fail(&j, "--backend cuda: %s%s",
-                    "the CUDA backend is not available (hiss was built without CUDA, or no GPU "
-                    "was found); use --backend cpu or auto",
-                    "");
+        return fail(&j, "%s%s", RENDER_NO_CUDA, "");
 
     if (host_rate != model_rate && o.rate_mode == HISS_RATE_STRICT) {
         snprintf(num, sizeof num, "%g", host_rate);

@@ -15,6 +15,10 @@ enum { EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
 enum { MAX_CONDS = 256, MAX_BLOCK = 1 << 20 };
 
 #define RENDER_PROG "hiss-render"
+/* What --backend cuda says, for effect and synth models alike, when there is no CUDA backend. */
+#define RENDER_NO_CUDA                                                                              \
+    "--backend cuda: the CUDA backend is not available (hiss was built without CUDA, or no GPU "  \
+    "was found); use --backend cpu or auto"
 
 typedef struct cond_arg {
     const char *name; /* points into argv */

@@ -86,12 +86,14 @@ int render_midi(const render_opts *o, const volatile sig_atomic_t *stop)
     if (io != HISS_IO_SYNTH)
         return fail(&j, "%s is an effect model (\"hiss.io\": \"fx\"), not a synth: --midi plays synth models; run "
                     "an effect model over audio with hiss-render -m %s IN OUT", o->model_path, o->model_path);
+    if (o->backend == HISS_BACKEND_CUDA && !hiss_backend_available(HISS_BACKEND_CUDA))
+        return fail(&j, "%s", RENDER_NO_CUDA);
+    /* auto means cpu here, unlike for effect models: the GPU's logits differ from the CPU's by
+     * float rounding, and one draw that falls the other way changes the rest of the note, so a
+     * seed and a file give one render on every machine only on the CPU (docs/synth.md). */
+    const hiss_backend backend = o->backend == HISS_BACKEND_CUDA ? HISS_BACKEND_CUDA : HISS_BACKEND_CPU;
     if (hiss_synth_model_load(o->model_path, &j.model, &err) != HISS_OK)
         return fail(&j, "%s", err.msg);
-    if (o->backend == HISS_BACKEND_CUDA)
-        /* hiss_synth has no CUDA path yet (docs/synth.md, "Not done yet"). */
-        return fail(&j, "--backend cuda: synth models run on the CPU backend only in this build; use --backend "
-                    "cpu (or auto)");
     const double rate = hiss_synth_model_config(j.model)->sample_rate;
     if (rate != floor(rate) || rate < 1.0 || rate > 1e7)
         return fail(&j, "%s: sample rate %g Hz is not a whole number of Hz, which audio files need", o->model_path,
@@ -106,6 +108,7 @@ int render_midi(const render_opts *o, const volatile sig_atomic_t *stop)
     so.top_p = (float)o->top_p;
     so.seed = (uint64_t)o->seed;
     so.release_max_s = (float)o->release_max_s;
+    so.backend = backend;
     if (hiss_synth_create(j.model, &so, &j.synth, &err) != HISS_OK)
         return fail(&j, "%s", err.msg);
     if (hiss_midi_player_init(&j.player, &j.mf, rate, msg, sizeof msg) != 0)
@@ -194,12 +197,12 @@ int render_midi(const render_opts *o, const volatile sig_atomic_t *stop)
         fprintf(stderr,
                 "%s: %s -> %s: %llu frames (%.3f s: file %.3f s, %s) at %g Hz in %.3f s, RTF %.1fx; MIDI format %d, "
                 "%d track%s, %zu events, %d tempo change%s; %llu notes, %llu steals, %d voices, seed %ld, "
-                "temperature %g, top-p %g, cpu backend\n",
+                "temperature %g, top-p %g, %s backend\n",
                 RENDER_PROG, o->midi_path, o->out_path, (unsigned long long)total, secs, (double)end / rate, why,
                 rate, elapsed, elapsed > 0 ? secs / elapsed : 0.0, j.mf.format, j.mf.n_tracks,
                 j.mf.n_tracks == 1 ? "" : "s", j.mf.n_events, j.mf.n_tempo_changes,
                 j.mf.n_tempo_changes == 1 ? "" : "s", (unsigned long long)c.notes, (unsigned long long)c.steals,
-                (int)o->voices, o->seed, o->temperature, o->top_p);
+                (int)o->voices, o->seed, o->temperature, o->top_p, hiss_backend_name(backend));
     }
     job_free(&j);
     return 0;
