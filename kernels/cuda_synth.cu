@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 extern "C" {
 #include "model.h"
@@ -20,6 +21,7 @@ struct hc_synth {
     const void *fn;
     size_t smem;
     cudaStream_t cs;
+    cudaEvent_t done; /* the last run's end */
     float *dw, *dhw, *dstate, *dscratch;
     hs_voice_dev *dvs;
     char *din, *dout;   /* device: [header | voices], [bad | y] */
@@ -32,6 +34,9 @@ struct hc_synth {
     int exec_nv, exec_n;
     int *pending;
     hiss_synth_rng *pend_rng;
+    int greedy;
+    float inv_t, top_p;
+    int in_flight; /* a run launched and not yet collected */
     char desc[200];
 };
 
@@ -74,6 +79,9 @@ void stage(hc_synth *d, const int *slots, const hc_synth_note *notes, int nv, in
     int *hdr = reinterpret_cast<int *>(d->hin);
     hdr[0] = nv;
     hdr[1] = n;
+    hdr[2] = d->greedy;
+    memcpy(&hdr[3], &d->inv_t, sizeof(float));
+    memcpy(&hdr[4], &d->top_p, sizeof(float));
     hs_voice_in *v = reinterpret_cast<hs_voice_in *>(d->hin + HDR);
     for (int j = 0; j < nv; j++) {
         const int k = slots[j];
@@ -125,6 +133,8 @@ extern "C" void hc_synth_free(hc_synth *d)
     cudaFree(d->dout);
     cudaFreeHost(d->hin);
     cudaFreeHost(d->hout);
+    if (d->done)
+        cudaEventDestroy(d->done);
     if (d->cs)
         cudaStreamDestroy(d->cs);
     free(d->pending);
@@ -182,6 +192,8 @@ static hiss_status setup(hc_synth *d, const hiss_synth_model *m, float temperatu
     }
     cudaError_t e = cudaStreamCreateWithFlags(&d->cs, cudaStreamNonBlocking);
     if (e == cudaSuccess)
+        e = cudaEventCreateWithFlags(&d->done, cudaEventDisableTiming);
+    if (e == cudaSuccess)
         e = cudaMalloc(&d->dw, w_bytes);
     if (e == cudaSuccess) {
         hc_pack_weights(&p->bb, m->bb, packed);
@@ -227,9 +239,7 @@ static hiss_status setup(hc_synth *d, const hiss_synth_model *m, float temperatu
     kp.y = reinterpret_cast<float *>(d->dout + d->y_off);
     kp.scratch = d->dscratch;
     kp.rate = m->cfg.sample_rate;
-    kp.greedy = !(temperature > 0.0f);
-    kp.inv_t = kp.greedy ? 0.0f : 1.0f / temperature;
-    kp.top_p = top_p;
+    hc_synth_set_sampling(d, temperature, top_p);
     for (int i = 0; i < p->nc; i++)
         kp.feat[i] = (int)m->feat[i];
     kp.p = *p;
@@ -291,10 +301,16 @@ extern "C" void hc_synth_start(hc_synth *d, int k, const hiss_synth_rng *r)
     d->pend_rng[k] = *r;
 }
 
-extern "C" hiss_status hc_synth_run(hc_synth *d, const int *slots, const hc_synth_note *notes, int nv, int n,
-                                    const float **y, const int **bad)
+extern "C" void hc_synth_set_sampling(hc_synth *d, float temperature, float top_p)
 {
-    if (nv < 1 || nv > d->slots || n < 1 || n > d->max_n)
+    d->greedy = !(temperature > 0.0f);
+    d->inv_t = d->greedy ? 0.0f : 1.0f / temperature;
+    d->top_p = top_p;
+}
+
+extern "C" hiss_status hc_synth_launch(hc_synth *d, const int *slots, const hc_synth_note *notes, int nv, int n)
+{
+    if (d->in_flight || nv < 1 || nv > d->slots || n < 1 || n > d->max_n)
         return HISS_ERR_ARG;
     stage(d, slots, notes, nv, n);
     cudaError_t e = cudaSuccess;
@@ -310,14 +326,65 @@ extern "C" hiss_status hc_synth_run(hc_synth *d, const int *slots, const hc_synt
     if (e == cudaSuccess)
         e = cudaGraphLaunch(d->exec, d->cs);
     if (e == cudaSuccess)
-        e = cudaStreamSynchronize(d->cs);
+        e = cudaEventRecord(d->done, d->cs);
     if (e != cudaSuccess) {
         cudaGetLastError();
         return HISS_ERR_BACKEND;
     }
+    d->in_flight = 1;
+    return HISS_OK;
+}
+
+namespace {
+double now_s()
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+} // namespace
+
+extern "C" int hc_synth_collect(hc_synth *d, double until_s, const float **y, const int **bad)
+{
+    if (!d->in_flight)
+        return -1;
+    for (;;) {
+        const cudaError_t q = cudaEventQuery(d->done);
+        if (q == cudaSuccess)
+            break;
+        if (q != cudaErrorNotReady) {
+            /* the run is lost; the stream's later work is ordered after it, so nothing waits */
+            cudaGetLastError();
+            d->in_flight = 0;
+            return -1;
+        }
+        cudaGetLastError(); /* cudaErrorNotReady is not an error here */
+        if (until_s >= 0.0 && now_s() > until_s)
+            return 0;
+    }
+    d->in_flight = 0;
     *y = reinterpret_cast<const float *>(d->hout + d->y_off);
     *bad = reinterpret_cast<const int *>(d->hout);
-    return HISS_OK;
+    return 1;
+}
+
+extern "C" int hc_synth_in_flight(const hc_synth *d)
+{
+    return d->in_flight;
+}
+
+extern "C" double hc_synth_now(void)
+{
+    return now_s();
+}
+
+extern "C" hiss_status hc_synth_run(hc_synth *d, const int *slots, const hc_synth_note *notes, int nv, int n,
+                                    const float **y, const int **bad)
+{
+    const hiss_status st = hc_synth_launch(d, slots, notes, nv, n);
+    if (st != HISS_OK)
+        return st;
+    return hc_synth_collect(d, -1.0, y, bad) == 1 ? HISS_OK : HISS_ERR_BACKEND;
 }
 
 extern "C" hiss_status hc_synth_run_probe(hc_synth *d, const int *slots, const hc_synth_note *notes, int nv,
@@ -325,6 +392,10 @@ extern "C" hiss_status hc_synth_run_probe(hc_synth *d, const int *slots, const h
 {
     if (nv < 1 || nv > d->slots || n < 1 || n > d->max_n) {
         hiss_seterr(err, HISS_ERR_ARG, "cuda synth: probe of %d voices, %d samples", nv, n);
+        return HISS_ERR_ARG;
+    }
+    if (d->in_flight) {
+        hiss_seterr(err, HISS_ERR_ARG, "cuda synth: probe while a run is in flight");
         return HISS_ERR_ARG;
     }
     stage(d, slots, notes, nv, n);

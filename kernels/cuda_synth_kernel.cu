@@ -109,6 +109,9 @@ __global__ void __launch_bounds__(NT, 1) hs_synth(const hs_kparams kp)
     int *misc = reinterpret_cast<int *>(sm + P.s_misc);
     const float inv_dm = 1.0f / (float)dm;
     const int nv = kp.hdr[0], n = kp.hdr[1];
+    /* the sampling settings travel with each run, so a host can change them between runs */
+    const int greedy = kp.hdr[2];
+    const float inv_t = __int_as_float(kp.hdr[3]), top_p = __int_as_float(kp.hdr[4]);
 
     for (int j = blockIdx.x; j < nv; j += gridDim.x) {
         const hs_voice_in vi = kp.vin[j];
@@ -267,7 +270,7 @@ __global__ void __launch_bounds__(NT, 1) hs_synth(const hs_kparams kp)
                 __syncthreads();
                 /* ---- the draw, decoded; the class fed back */
                 if (warp == 0) {
-                    const int c = hs_sample_warp(LOG, kp.inv_t, kp.top_p, kp.greedy, rs, smp, kp.exact);
+                    const int c = hs_sample_warp(LOG, inv_t, top_p, greedy, rs, smp, kp.exact);
                     if (lane == 0) {
                         if (c < 0) {
                             misc[1] = 1;

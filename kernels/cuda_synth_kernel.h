@@ -32,7 +32,8 @@ typedef struct hs_kparams {
     const float *hw;         /* head blob (hs_pack_head) */
     float *state;            /* [slots][p.ss] */
     hs_voice_dev *vs;        /* [slots] */
-    const int *hdr;          /* voices this launch, samples each */
+    const int *hdr;          /* voices this launch, samples each, greedy, 1/temperature and top_p
+                              * (float bits) */
     const hs_voice_in *vin;  /* [voices] */
     int *bad;                /* [voices]: the first sample whose logits were no distribution, or n */
     float *y;                /* [voices][n]: each voice's output */
@@ -43,8 +44,7 @@ typedef struct hs_kparams {
     float *pcond;            /* [voices][n][n_cond]: conditioning */
     int *pcls;               /* [voices][n]: drawn classes */
     double rate;
-    float inv_t, top_p;
-    int greedy, exact;
+    int exact;
     int feat[HISS_MAX_COND];
     hs_plan p;
 } hs_kparams;

@@ -38,17 +38,17 @@ tests)
     rm -f "$OUT"/test_*.log
     ;;
 san)
-    for t in ${MEMCHECK_TESTS:-match state nan many render sync synth}; do
+    for t in ${MEMCHECK_TESTS-match state nan many render sync synth}; do
         HISS_TEST_QUICK=1 timeout ${SAN_T:-240} compute-sanitizer --tool memcheck --leak-check full \
             --error-exitcode 9 "$BIN/test_cuda_$t" >"$OUT/san_memcheck_$t.log" 2>&1
         say "memcheck test_cuda_$t rc=$? : $(grep -E 'ERROR SUMMARY' "$OUT/san_memcheck_$t.log" | tail -1)"
     done
-    for t in ${RACECHECK_TESTS:-nan state render sync synth}; do
+    for t in ${RACECHECK_TESTS-nan state render sync synth}; do
         HISS_TEST_QUICK=1 timeout ${SAN_T:-300} compute-sanitizer --tool racecheck --racecheck-report all \
             --error-exitcode 9 "$BIN/test_cuda_$t" >"$OUT/san_racecheck_$t.log" 2>&1
         say "racecheck test_cuda_$t rc=$? : $(grep -E 'RACECHECK SUMMARY|ERROR SUMMARY' "$OUT/san_racecheck_$t.log" | tail -1)"
     done
-    for t in ${SYNCCHECK_TESTS:-nan synth}; do
+    for t in ${SYNCCHECK_TESTS-nan synth}; do
         HISS_TEST_QUICK=1 timeout ${SAN_T:-200} compute-sanitizer --tool synccheck --error-exitcode 9 \
             "$BIN/test_cuda_$t" >"$OUT/san_synccheck_$t.log" 2>&1
         say "synccheck test_cuda_$t rc=$? : $(grep -E 'ERROR SUMMARY' "$OUT/san_synccheck_$t.log" | tail -1)"

@@ -36,13 +36,24 @@ const char *hc_synth_describe(const hc_synth *d);
  * Real-time safe. */
 void hc_synth_start(hc_synth *d, int k, const hiss_synth_rng *r);
 
+/* Real-time safe: the runs launched from now on draw at temperature and top_p. */
+void hc_synth_set_sampling(hc_synth *d, float temperature, float top_p);
+
 /* The voices in slots[0..nv) (distinct) advance n <= max_n samples from notes[j]. On return
  * *y points at their outputs ([j][t], n a voice) and *bad at, per voice, the first sample whose
  * logits were no distribution (n when none): the voice stopped there, its later outputs are
- * not written. The pointers stay valid until the next call. Real-time safe (no allocation);
- * waits for the device. */
+ * not written. The pointers stay valid until the next launch. Real-time safe (no allocation);
+ * waits for the device as long as it takes: hc_synth_launch then hc_synth_collect(d, -1). */
 hiss_status hc_synth_run(hc_synth *d, const int *slots, const hc_synth_note *notes, int nv, int n,
                          const float **y, const int **bad);
+/* hc_synth_run in two halves, for callers with a deadline. Launch returns at once (HISS_ERR_ARG
+ * while the last run has not been collected). Collect waits until the run is done or the
+ * monotonic clock (hc_synth_now, seconds) passes until_s (< 0: no limit): 1 done (*y, *bad as
+ * hc_synth_run's), 0 still running (collect again later), -1 a device error (the run is lost). */
+hiss_status hc_synth_launch(hc_synth *d, const int *slots, const hc_synth_note *notes, int nv, int n);
+int hc_synth_collect(hc_synth *d, double until_s, const float **y, const int **bad);
+int hc_synth_in_flight(const hc_synth *d);
+double hc_synth_now(void);
 
 /* Tests: hc_synth_run with probes (each NULL or sized for nv voices of n samples): force feeds
  * back the given classes ([nv][n]) instead of the drawn ones, the others receive the logits

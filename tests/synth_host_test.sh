@@ -183,5 +183,21 @@ elif [ "$live_result" != ok ]; then
 fi
 stop_jack
 
+# 5. GPU sync options: clear refusals, before any device is opened
+"$host" --model synth.safetensors --gpu-sync sometimes >gs.out 2>&1
+rc=$?
+if [ $rc -ne 0 ] && grep -q "gpu-sync sometimes: expected deadline, pipelined or wait" gs.out; then
+    echo "ok --gpu-sync: an unknown mode is refused by name"
+else
+    echo "FAIL --gpu-sync: exit $rc"; cat gs.out; fail=1
+fi
+"$host" --model synth.safetensors --backend cuda --gpu-sync pipelined >gs.out 2>&1
+rc=$?
+if [ $rc -ne 0 ] && grep -q "pipelined is for fx models" gs.out; then
+    echo "ok --gpu-sync: pipelined is refused for a synth"
+else
+    echo "FAIL --gpu-sync pipelined with a synth: exit $rc"; cat gs.out; fail=1
+fi
+
 if [ $fail -eq 0 ]; then echo "all passed"; else echo "FAILED"; fi
 exit $fail

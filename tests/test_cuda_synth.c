@@ -739,26 +739,185 @@ static void cuts(float top_p, int N)
     hiss_synth_model_free(m);
 }
 
+/* hiss_synth_set_sampling between calls, on both backends with exact logits: the same output
+ * to the bit, and not the output of a synth left at the old settings. */
+static void sampling_change(void)
+{
+    hiss_synth_model *m = exact_model(-1.0f);
+    if (!m)
+        return;
+    hiss_synth *c = ts_synth(m, HISS_BACKEND_CPU, 3, 1.0f, 1.0f, 8, 1.0f);
+    hiss_synth *g = ts_synth(m, HISS_BACKEND_CUDA, 3, 1.0f, 1.0f, 8, 1.0f);
+    hiss_synth *u = ts_synth(m, HISS_BACKEND_CUDA, 3, 1.0f, 1.0f, 8, 1.0f);
+    enum { N = 900 };
+    float a[N], b[N], x[N];
+    if (c && g && u) {
+        hiss_synth *all[3] = {c, g, u};
+        for (int i = 0; i < 3; i++) {
+            hiss_synth_note_on(all[i], 60, 100);
+            hiss_synth_note_on(all[i], 67, 90);
+        }
+        hiss_synth_process(c, a, 300);
+        hiss_synth_process(g, b, 300);
+        hiss_synth_process(u, x, 300);
+        const int bad_rejected = hiss_synth_set_sampling(g, NAN, 1.0f) == HISS_ERR_ARG &&
+                                 hiss_synth_set_sampling(g, 1.0f, 0.0f) == HISS_ERR_ARG;
+        tc_check(hiss_synth_set_sampling(c, 0.6f, 0.7f) == HISS_OK && hiss_synth_set_sampling(g, 0.6f, 0.7f) == HISS_OK,
+                 "set_sampling accepts T 0.6 top-p 0.7");
+        hiss_synth_process(c, a + 300, N - 300);
+        hiss_synth_process(g, b + 300, 250);
+        hiss_synth_process(g, b + 550, N - 550);
+        hiss_synth_process(u, x + 300, N - 300);
+        const int same = !memcmp(a, b, sizeof a), changed = memcmp(b, x, sizeof b) != 0;
+        const int head = !memcmp(b, x, sizeof(float) * 300);
+        printf("set_sampling mid-note (T 1 -> 0.6, top-p 1 -> 0.7): GPU %s the CPU; first 300 samples %s the "
+               "unchanged synth's, the rest %s; bad values refused: %s; voices still sounding %d\n",
+               same ? "bit-identical to" : "DIFFERENT from", head ? "equal" : "DIFFER from",
+               changed ? "differ" : "DO NOT differ", bad_rejected ? "yes" : "NO", hiss_synth_active_voices(g));
+        tc_check(same && head && changed && bad_rejected && hiss_synth_active_voices(g) == 2,
+                 "set_sampling takes effect on the GPU as on the CPU, without cutting the voices");
+    }
+    hiss_synth_free(c);
+    hiss_synth_free(g);
+    hiss_synth_free(u);
+    hiss_synth_model_free(m);
+}
+
+/* The deadline: a call the device cannot finish in time (a deadline of 1 ns) plays silence and
+ * is counted; the next call settles the late run, so the rest is what a synth that waits plays,
+ * events during the miss included (a steal of a voice that was in the late run). */
+static void deadline(void)
+{
+    hiss_synth_model *m = ts_model(32, 4, 16, 4, COND_ALL, 1, 48000.0, 8.0f, 41);
+    if (!m)
+        return;
+    enum { B = 64, CALLS = 14, N = B * CALLS };
+    float w[N], h[N], r[N];
+    hiss_synth *gw = ts_synth(m, HISS_BACKEND_CUDA, 2, 1.0f, 1.0f, 12, 1.0f); /* waits */
+    hiss_synth *gh = ts_synth(m, HISS_BACKEND_CUDA, 2, 1.0f, 1.0f, 12, 1.0f); /* misses */
+    hiss_synth *gr = ts_synth(m, HISS_BACKEND_CUDA, 2, 1.0f, 1.0f, 12, 1.0f); /* skips */
+    if (gw && gh && gr) {
+        /* events before calls 0, 1 and 4; gh's deadline is 1 ns for call 3 (one miss) and for
+         * calls 9 and 10 (the late run still running at call 10: a second silent call, and
+         * nothing launched for it, so from call 11 on gh is gr, which never plays call 10) */
+        int miss_calls = 0, double_miss = 0;
+        /* gh's performance first, alone, so that nothing runs between its calls 9 and 10 */
+        for (int pass = 0; pass < 2; pass++)
+            for (int k = 0; k < CALLS; k++) {
+                hiss_synth *all[2] = {pass ? gw : gh, pass ? gr : NULL};
+                for (int i = 0; i < 2; i++) {
+                    if (!all[i])
+                        continue;
+                    if (k == 0)
+                        hiss_synth_note_on(all[i], 57, 100);
+                    if (k == 1)
+                        hiss_synth_note_on(all[i], 64, 100);
+                    if (k == 4)
+                        hiss_synth_note_on(all[i], 69, 100); /* steals the oldest: 57 */
+                }
+                if (pass) {
+                    hiss_synth_process(gw, w + k * B, B);
+                    if (k != 10)
+                        hiss_synth_process(gr, r + k * B, B);
+                    else
+                        memset(r + k * B, 0, sizeof(float) * B);
+                    continue;
+                }
+                const int tiny = k == 3 || k == 9 || k == 10;
+                hiss_synth_set_deadline(gh, tiny ? 1e-3 : 0.0);
+                const uint64_t before = hiss_synth_get_counters(gh).deadline_misses;
+                hiss_synth_process(gh, h + k * B, B);
+                const int missed = hiss_synth_get_counters(gh).deadline_misses != before;
+                miss_calls += missed;
+                if (k == 10)
+                    double_miss = missed;
+            }
+        const hiss_synth_counters cw = hiss_synth_get_counters(gw), ch = hiss_synth_get_counters(gh);
+        /* expected: gw's output with calls 3 zeroed, up to call 9; gr's (call 10 skipped, calls
+         * 9 and 10 silent) from call 9 on */
+        int ok_a = 1, zeros = 1;
+        for (int t = 0; t < 9 * B; t++)
+            ok_a &= h[t] == (t / B == 3 ? 0.0f : w[t]);
+        for (int t = 3 * B; t < 4 * B; t++)
+            zeros &= h[t] == 0.0f && w[t] != 0.0f;
+        /* call 10 should find run 9 still on the device; should the device have been quicker,
+         * call 10 settles it and launches its own run, which misses: then gh is gw with calls 9
+         * and 10 silent. Either is the defined behaviour; which one happened is printed. */
+        int ok_b = 1, ok_c = 1;
+        for (int t = 9 * B; t < N; t++) {
+            ok_b &= h[t] == (t / B == 9 ? 0.0f : r[t]);
+            ok_c &= h[t] == (t / B == 9 || t / B == 10 ? 0.0f : w[t]);
+        }
+        const int sounding = hiss_synth_active_voices(gh) == 2;
+        printf("deadline: %d of %d calls missed (expected 3); steal during a miss: %llu steals (waiting synth "
+               "%llu); calls 0-8 equal the waiting synth's with call 3 silent: %s; calls 9-13: %s\n",
+               miss_calls, CALLS, (unsigned long long)ch.steals, (unsigned long long)cw.steals,
+               ok_a && zeros ? "yes" : "NO",
+               ok_b ? "call 10 found run 9 still running; equal to a synth that skipped call 10"
+               : ok_c ? "run 9 was done by call 10, whose own run missed; equal to the waiting synth with calls "
+                        "9 and 10 silent"
+                      : "NEITHER expected output");
+        tc_check(miss_calls == 3 && double_miss, "a 1 ns deadline misses, counted once per silent call");
+        tc_check(ok_a && zeros, "after one miss the voices go on as if the call had sounded");
+        tc_check((ok_b || ok_c) && sounding, "after two misses the voices go on from the late run, none lost");
+        tc_check(ch.steals == 1 && cw.steals == 1 && ch.notes == 3, "a steal during a miss hits the same voice");
+    }
+    hiss_synth_free(gw);
+    hiss_synth_free(gh);
+    hiss_synth_free(gr);
+    hiss_synth_model_free(m);
+}
+
+/* HISS_TEST_ONLY=name,name...: only those parts (racecheck of the whole test takes longer than
+ * a device call; its parts run side by side as separate processes instead). */
+static int part(const char *name)
+{
+    const char *only = getenv("HISS_TEST_ONLY");
+    if (!only || !*only)
+        return 1;
+    const size_t n = strlen(name);
+    for (const char *p = only; (p = strstr(p, name)) != NULL; p += n)
+        if ((p == only || p[-1] == ',') && (p[n] == ',' || p[n] == 0))
+            return 1;
+    return 0;
+}
+
 int main(void)
 {
     tc_require_gpu("test_cuda_synth");
     const int q = tc_quick();
-    test_sampler();
+    if (getenv("HISS_TEST_ONLY") && *getenv("HISS_TEST_ONLY"))
+        printf("test_cuda_synth: only the parts %s (HISS_TEST_ONLY)\n", getenv("HISS_TEST_ONLY"));
+    if (part("sampler"))
+        test_sampler();
     /* HISS_TEST_QUICK (compute-sanitizer runs, a hundred times slower) keeps every check but
      * shrinks the runs to a few samples each */
-    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
-        teacher_forced(&shapes[i], q ? 2 : 3, q ? 8 : 300, 1.0f, 1.0f, 10 + i);
-    teacher_forced(&shapes[0], q ? 3 : 140, q ? 4 : 40, 1.0f, 1.0f, 20);
-    teacher_forced(&shapes[0], q ? 1 : 4, q ? 8 : 300, 0.0f, 1.0f, 21);
-    teacher_forced(&shapes[1], q ? 1 : 4, q ? 8 : 200, 0.8f, 0.9f, 22);
-    free_running(1.0f, 1.0f, q ? 1 : 6, q ? 64 : 4000);
-    free_running(0.0f, 1.0f, q ? 1 : 6, q ? 64 : 4000);
-    exact_performance(1.0f, 1.0f, 4, q ? 500 : 60000, 1);
-    exact_performance(0.8f, 0.9f, 3, q ? 300 : 30000, 2);
-    exact_performance(0.0f, 1.0f, 2, q ? 300 : 20000, 3);
-    nan_voice();
-    cuts(1.0f, q ? 100 : 6000);
-    cuts(0.9f, q ? 60 : 3000);
+    if (part("teacher")) {
+        for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+            teacher_forced(&shapes[i], q ? 2 : 3, q ? 8 : 300, 1.0f, 1.0f, 10 + i);
+        teacher_forced(&shapes[0], q ? 3 : 140, q ? 4 : 40, 1.0f, 1.0f, 20);
+        teacher_forced(&shapes[0], q ? 1 : 4, q ? 8 : 300, 0.0f, 1.0f, 21);
+        teacher_forced(&shapes[1], q ? 1 : 4, q ? 8 : 200, 0.8f, 0.9f, 22);
+    }
+    if (part("free")) {
+        free_running(1.0f, 1.0f, q ? 1 : 6, q ? 64 : 4000);
+        free_running(0.0f, 1.0f, q ? 1 : 6, q ? 64 : 4000);
+    }
+    if (part("exact")) {
+        exact_performance(1.0f, 1.0f, 4, q ? 500 : 60000, 1);
+        exact_performance(0.8f, 0.9f, 3, q ? 300 : 30000, 2);
+        exact_performance(0.0f, 1.0f, 2, q ? 300 : 20000, 3);
+    }
+    if (part("nan"))
+        nan_voice();
+    if (part("cuts")) {
+        cuts(1.0f, q ? 100 : 6000);
+        cuts(0.9f, q ? 60 : 3000);
+    }
+    if (part("sampling"))
+        sampling_change();
+    if (part("deadline"))
+        deadline();
     return tc_finish("test_cuda_synth");
 }
 #else

@@ -176,9 +176,17 @@ typedef struct hiss_synth_opts {
     hiss_backend backend; /* CPU, CUDA (the voices advance as one batch on the GPU; the same
                            * draws as the CPU's from the same logits, see docs/synth.md), or AUTO
                            * (CUDA when a device is present) */
+    double deadline_us;   /* CUDA: 0, process waits for the device as long as it takes (offline
+                           * renders); > 0, it waits at most this long from the start of the
+                           * call: from the run the device has not finished by then, the call
+                           * outputs silence and counts a miss (deadline_misses). That run still
+                           * completes on the device and the next call takes it into account, so
+                           * its voices carry on as if it had sounded; a call that finds it still
+                           * running is silent too. The CPU backend ignores it. */
 } hiss_synth_opts;
 
-/* 8 voices, temperature 1, top_p 1, seed 0, -60 dBFS for 50 ms, 10 s, 2 semitones, CPU. */
+/* 8 voices, temperature 1, top_p 1, seed 0, -60 dBFS for 50 ms, 10 s, 2 semitones, CPU, no
+ * deadline. */
 hiss_synth_opts hiss_synth_opts_default(void);
 
 typedef struct hiss_synth hiss_synth;
@@ -203,6 +211,15 @@ void hiss_synth_all_notes_off(hiss_synth *s);
  * from creation). */
 void hiss_synth_reset(hiss_synth *s);
 
+/* Real-time safe setters, for hosts whose controls change while notes play (no rebuild, no
+ * gap). Sampling: the draws from the next sample on use temperature and top_p (the ranges of
+ * hiss_synth_opts; HISS_ERR_ARG leaves the old values). Seed: notes started from now on draw
+ * as in a synth created with this seed, the note count restarting at 0. Deadline: as
+ * hiss_synth_opts.deadline_us, from the next call. */
+hiss_status hiss_synth_set_sampling(hiss_synth *s, float temperature, float top_p);
+void hiss_synth_set_seed(hiss_synth *s, uint64_t seed);
+hiss_status hiss_synth_set_deadline(hiss_synth *s, double deadline_us);
+
 /* n mono samples, the sum of the voices. The result depends on the events and the sample
  * positions at which they were given, never on how the samples are cut into calls. */
 void hiss_synth_process(hiss_synth *s, float *out, int n);
@@ -215,6 +232,7 @@ typedef struct hiss_synth_counters {
     uint64_t steals;       /* note-ons that took a sounding voice */
     uint64_t freed;        /* voices freed after their release */
     uint64_t voice_resets; /* voices cut because the model gave non-finite logits */
+    uint64_t deadline_misses; /* CUDA: calls the device finished after deadline_us (silence) */
 } hiss_synth_counters;
 hiss_synth_counters hiss_synth_get_counters(const hiss_synth *s);
 

@@ -23,6 +23,9 @@ void hiss_synth_gpu_note_on(hiss_synth_gpu *g, int k, const hiss_synth_rng *r);
  * them (frames are the caller's to count). */
 void hiss_synth_gpu_process(hiss_synth_gpu *g, hiss_synth_voices *vs, hiss_synth_counters *c,
                             float *out, int n);
+/* Real-time safe: from the next run on. */
+void hiss_synth_gpu_set_sampling(hiss_synth_gpu *g, float temperature, float top_p);
+void hiss_synth_gpu_set_deadline(hiss_synth_gpu *g, double deadline_us);
 #else
 static inline hiss_status hiss_synth_gpu_create(const hiss_synth_model *m, const hiss_synth_opts *o,
                                                 hiss_synth_gpu **out, hiss_error *err)
@@ -52,6 +55,17 @@ static inline void hiss_synth_gpu_process(hiss_synth_gpu *g, hiss_synth_voices *
     (void)c;
     (void)out;
     (void)n;
+}
+static inline void hiss_synth_gpu_set_sampling(hiss_synth_gpu *g, float temperature, float top_p)
+{
+    (void)g;
+    (void)temperature;
+    (void)top_p;
+}
+static inline void hiss_synth_gpu_set_deadline(hiss_synth_gpu *g, double deadline_us)
+{
+    (void)g;
+    (void)deadline_us;
 }
 #endif
 

@@ -39,7 +39,22 @@ hiss_synth_opts hiss_synth_opts_default(void)
     o.release_max_s = 10.0f;
     o.bend_range = 2.0f;
     o.backend = HISS_BACKEND_CPU;
+    o.deadline_us = 0.0;
     return o;
+}
+
+static const char *bad_sampling(float temperature, float top_p)
+{
+    if (!(temperature >= 0.0f && temperature <= 100.0f))
+        return "temperature must be 0 to 100";
+    if (!(top_p > 0.0f && top_p <= 1.0f))
+        return "top_p must be in (0, 1]";
+    return NULL;
+}
+
+static const char *bad_deadline(double deadline_us)
+{
+    return deadline_us >= 0.0 && deadline_us <= 1e7 ? NULL : "deadline_us must be 0 to 1e7";
 }
 
 hiss_status hiss_synth_create(const hiss_synth_model *m, const hiss_synth_opts *opts, hiss_synth **out,
@@ -52,10 +67,8 @@ hiss_status hiss_synth_create(const hiss_synth_model *m, const hiss_synth_opts *
     const char *bad = NULL;
     if (o.n_voices < 1 || o.n_voices > HISS_SYNTH_MAX_VOICES)
         bad = "n_voices must be 1 to 64";
-    else if (!(o.temperature >= 0.0f && o.temperature <= 100.0f))
-        bad = "temperature must be 0 to 100";
-    else if (!(o.top_p > 0.0f && o.top_p <= 1.0f))
-        bad = "top_p must be in (0, 1]";
+    else if ((bad = bad_sampling(o.temperature, o.top_p)) || (bad = bad_deadline(o.deadline_us)))
+        ;
     else if (!(o.silence_db <= 0.0f && o.silence_db >= -200.0f))
         bad = "silence_db must be -200 to 0";
     else if (!(o.silence_ms >= 0.0f && o.silence_ms <= 10000.0f))
@@ -161,6 +174,33 @@ void hiss_synth_reset(hiss_synth *s)
 {
     hiss_synth_voices_clear(&s->vs);
     s->note_count = 0;
+}
+
+hiss_status hiss_synth_set_sampling(hiss_synth *s, float temperature, float top_p)
+{
+    if (bad_sampling(temperature, top_p))
+        return HISS_ERR_ARG;
+    s->o.temperature = temperature;
+    s->o.top_p = top_p;
+    if (s->gpu)
+        hiss_synth_gpu_set_sampling(s->gpu, temperature, top_p);
+    return HISS_OK;
+}
+
+void hiss_synth_set_seed(hiss_synth *s, uint64_t seed)
+{
+    s->o.seed = seed;
+    s->note_count = 0;
+}
+
+hiss_status hiss_synth_set_deadline(hiss_synth *s, double deadline_us)
+{
+    if (bad_deadline(deadline_us))
+        return HISS_ERR_ARG;
+    s->o.deadline_us = deadline_us;
+    if (s->gpu)
+        hiss_synth_gpu_set_deadline(s->gpu, deadline_us);
+    return HISS_OK;
 }
 
 void hiss_synth_midi(hiss_synth *s, const uint8_t *msg, size_t len)

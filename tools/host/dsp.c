@@ -26,6 +26,7 @@ static void run_synth(hiss_host_dsp *d, float *out, int n)
         hiss_synth_process(d->synth, out, n);
     }
     atomic_store_explicit(&d->voices, hiss_synth_active_voices(d->synth), memory_order_relaxed);
+    atomic_store_explicit(&d->gpu_late, hiss_synth_get_counters(d->synth).deadline_misses, memory_order_relaxed);
 }
 
 void hiss_host_dsp_process(hiss_host_dsp *d, const float *in, float *out, int n)
@@ -35,6 +36,7 @@ void hiss_host_dsp_process(hiss_host_dsp *d, const float *in, float *out, int n)
     } else {
         const float *src = in ? in : d->zeros;
         hiss_stream_process(d->stream, &src, &out, n);
+        atomic_store_explicit(&d->gpu_late, hiss_stream_deadline_misses(d->stream), memory_order_relaxed);
     }
     float peak = 0.0f;
     for (int t = 0; t < n; t++) {

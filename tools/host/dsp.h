@@ -30,6 +30,7 @@ typedef struct hiss_host_dsp {
     _Atomic uint64_t xruns;
     _Atomic uint32_t peak_bits;    /* float bits of the largest |output| since the last read */
     _Atomic int voices;
+    _Atomic uint64_t gpu_late;     /* blocks the GPU finished after the deadline (silence) */
     _Atomic int file_done;
 } hiss_host_dsp;
 

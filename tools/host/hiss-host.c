@@ -29,8 +29,13 @@ typedef struct host_opts {
     long buffer, voices, seed;
     hiss_backend backend;
     hiss_rate_mode rate_mode;
+    hiss_sync_mode gpu_sync;
     int list_devices, list_midi, quiet;
 } host_opts;
+
+/* The share of a buffer's period the audio callback waits for the GPU before it plays silence:
+ * the rest is left for PortAudio and the other work of the callback. */
+#define GPU_DEADLINE_SHARE 0.75
 
 static void usage(FILE *f)
 {
@@ -47,6 +52,10 @@ static void usage(FILE *f)
             "  --rate-mode MODE      fx at another rate: strict (refuse, default) or delta\n"
             "  --buffer FRAMES       frames per callback (default 256)\n"
             "  --backend B           cpu (default), cuda or auto (synth: the voices as one GPU batch)\n"
+            "  --gpu-sync MODE       how the callback waits for the GPU: deadline (default: at most\n"
+            "                        3/4 of a buffer, then silence, counted as \"gpu late\"),\n"
+            "                        pipelined (fx only: one buffer of added latency, never waits)\n"
+            "                        or wait (as long as the GPU takes: xruns when it is slow)\n"
             "  --gain DB             output gain (default 0)\n"
             "  --record FILE         write the output (mono) to FILE (.wav, .flac, ...)\n"
             "  --duration SECONDS    stop after this long (default: Ctrl-C)\n"
@@ -77,6 +86,7 @@ static int parse_args(int argc, char **argv, host_opts *o)
     o->release_max = 10.0;
     o->backend = HISS_BACKEND_CPU;
     o->rate_mode = HISS_RATE_STRICT;
+    o->gpu_sync = HISS_SYNC_DEADLINE;
     hiss_argv a = {argc, argv, 1};
     while (a.i < argc) {
         const char *v = NULL, *arg = argv[a.i];
@@ -148,6 +158,21 @@ static int parse_args(int argc, char **argv, host_opts *o)
                 o->backend = HISS_BACKEND_AUTO;
             else {
                 fprintf(stderr, "hiss-host: --backend %s: expected cpu, cuda or auto\n", v);
+                return -1;
+            }
+            continue;
+        }
+        if ((r = hiss_opt(&a, NULL, "gpu-sync", &v)) != HISS_OPT_NO) {
+            if (r != HISS_OPT_YES)
+                goto missing;
+            if (!strcmp(v, "deadline"))
+                o->gpu_sync = HISS_SYNC_DEADLINE;
+            else if (!strcmp(v, "pipelined"))
+                o->gpu_sync = HISS_SYNC_PIPELINED;
+            else if (!strcmp(v, "wait"))
+                o->gpu_sync = HISS_SYNC_WAIT;
+            else {
+                fprintf(stderr, "hiss-host: --gpu-sync %s: expected deadline, pipelined or wait\n", v);
                 return -1;
             }
             continue;
@@ -287,6 +312,13 @@ static int load_model(host *h)
         so.seed = (uint64_t)h->o.seed;
         so.release_max_s = (float)h->o.release_max;
         so.backend = h->o.backend;
+        if (h->o.gpu_sync == HISS_SYNC_PIPELINED && h->o.backend != HISS_BACKEND_CPU) {
+            /* each sample of a synth depends on the last: no block can be started ahead */
+            fprintf(stderr, "hiss-host: --gpu-sync pipelined is for fx models; a synth on the GPU runs with "
+                    "deadline or wait\n");
+            return -1;
+        }
+        so.deadline_us = h->o.gpu_sync == HISS_SYNC_DEADLINE ? GPU_DEADLINE_SHARE * 1e6 * (double)h->o.buffer / mr : 0.0;
         if (hiss_synth_create(h->sm, &so, &h->synth, &err) != HISS_OK) {
             fprintf(stderr, "hiss-host: %s\n", err.msg);
             return -1;
@@ -311,6 +343,12 @@ static int load_model(host *h)
     so.backend = h->o.backend;
     if (hiss_stream_create(h->fx, &so, &h->stream, &err) != HISS_OK) {
         fprintf(stderr, "hiss-host: %s\n", err.msg);
+        return -1;
+    }
+    if (hiss_stream_backend(h->stream) == HISS_BACKEND_CUDA &&
+        hiss_stream_set_sync(h->stream, h->o.gpu_sync, GPU_DEADLINE_SHARE * 1e6 * (double)h->o.buffer / h->rate) !=
+            HISS_OK) {
+        fprintf(stderr, "hiss-host: --gpu-sync: the CUDA stream refused the mode\n");
         return -1;
     }
     return 0;
@@ -362,6 +400,9 @@ static void status(host *h, PaStream *pa, float peak, int tty, int final)
                      (unsigned long long)atomic_load(&d->xruns), pk);
     if (h->synth_mode)
         o += snprintf(line + o, sizeof line - (size_t)o, "  voices %d/%ld", atomic_load(&d->voices), h->o.voices);
+    if (h->o.backend != HISS_BACKEND_CPU)
+        o += snprintf(line + o, sizeof line - (size_t)o, "  gpu late %llu",
+                      (unsigned long long)atomic_load(&d->gpu_late));
     if (h->midi_open)
         o += snprintf(line + o, sizeof line - (size_t)o, "  midi %llu", (unsigned long long)atomic_load(&h->midi.received));
     if (h->recording)
@@ -529,6 +570,8 @@ int main(int argc, char **argv)
     fprintf(stderr, "hiss-host: %s after %.3f s: %llu frames in %llu callbacks, %llu xruns", why,
             (double)atomic_load(&d->frames_done) / h.rate, (unsigned long long)atomic_load(&d->frames_done),
             (unsigned long long)atomic_load(&d->callbacks), (unsigned long long)atomic_load(&d->xruns));
+    if (h.o.backend != HISS_BACKEND_CPU)
+        fprintf(stderr, ", %llu buffers the GPU finished late (silence)", (unsigned long long)atomic_load(&d->gpu_late));
     if (h.synth_mode) {
         const hiss_synth_counters c = hiss_synth_get_counters(h.synth);
         fprintf(stderr, ", %llu notes, %llu steals", (unsigned long long)c.notes, (unsigned long long)c.steals);
