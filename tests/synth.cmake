@@ -1,13 +1,13 @@
 # The synth (issue 6): step against the float64 reference, sampler and mu-law, voice allocation,
-# the instrument, model files, the phase features against their closed form, hiss-model for
-# synth files; the MIDI-file reader (tools/midi); hiss-host's ring and hiss-host
+# the instrument, its real-time setters, model files, the phase features against their closed
+# form, hiss-model for synth files; the MIDI-file reader (tools/midi); hiss-host's ring and hiss-host
 # itself against a JACK dummy server.
 
 add_library(hiss_synth_ref STATIC ${CMAKE_CURRENT_SOURCE_DIR}/synth_ref.c)
 target_include_directories(hiss_synth_ref PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})
 target_link_libraries(hiss_synth_ref PUBLIC hiss_static m)
 
-foreach(t step sample voices instrument model phase)
+foreach(t step sample voices instrument setters model phase)
   add_executable(test_synth_${t} ${CMAKE_CURRENT_SOURCE_DIR}/test_synth_${t}.c)
   target_link_libraries(test_synth_${t} PRIVATE hiss_synth_ref hiss_static m)
   target_include_directories(test_synth_${t} PRIVATE ${PROJECT_SOURCE_DIR}/engine/src)

@@ -208,11 +208,11 @@ void hiss_synth_pitch_bend(hiss_synth *s, float value);
 /* Release every note (tails play out). */
 void hiss_synth_all_notes_off(hiss_synth *s);
 /* Silence every voice at once and restart the note count (a render from here repeats one made
- * from creation). */
+ * from creation with the seed in force, hiss_synth_set_seed's if it was called). */
 void hiss_synth_reset(hiss_synth *s);
 
 /* Real-time safe setters, for hosts whose controls change while notes play (no rebuild, no
- * gap). Sampling: the draws from the next sample on use temperature and top_p (the ranges of
+ * gap), called from the thread that calls hiss_synth_process (plain stores, no atomics). Sampling: the draws from the next sample on use temperature and top_p (the ranges of
  * hiss_synth_opts; HISS_ERR_ARG leaves the old values). Seed: notes started from now on draw
  * as in a synth created with this seed, the note count restarting at 0. Deadline: as
  * hiss_synth_opts.deadline_us, from the next call. */

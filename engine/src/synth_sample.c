@@ -17,16 +17,22 @@
 
 #define NC HISS_SYNTH_CLASSES
 
-/* The loops that vectorise are compiled again for AVX2 where the compiler can
- * (chosen by the loader, so nothing here holds the choice). The same IEEE operations on wider
- * registers give the same bits as the baseline build: ISO C mode (-std=c11) leaves a * b + c
- * uncontracted, so no FMA enters even where the target has it (tests/test_synth_sample.c checks
- * the draws against the plain loops). */
+/* The loops that vectorise are compiled again for AVX2 where the compiler can, and each call
+ * picks the variant by the CPU feature bits libgcc fills in before any constructor of ours runs:
+ * one load and a branch that always goes the same way, next to a loop over 256 classes. Not
+ * target_clones: its ifunc resolver runs while the loader relocates, before a sanitizer's
+ * runtime (ThreadSanitizer's) is ready, and crashes an instrumented build at start-up; nor a
+ * pointer chosen at first use, which would be mutable global state shared by every thread.
+ * The same IEEE operations on wider registers give the same bits as the baseline build: ISO C
+ * mode (-std=c11) leaves a * b + c uncontracted, and "avx2" does not enable FMA anyway
+ * (tests/test_synth_sample.c checks the draws against the plain loops). */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#define HISS_WIDE __attribute__((target_clones("avx2", "default")))
+#define HISS_WIDE 1
 #else
-#define HISS_WIDE
+#define HISS_WIDE 0
 #endif
+/* A loop's body, compiled into each variant below with that variant's instruction set. */
+#define HISS_INLINE static inline __attribute__((always_inline))
 
 static uint64_t splitmix64(uint64_t *x)
 {
@@ -77,7 +83,7 @@ static int before(const double *p, int a, int b)
  * as integers, without branches, so that it vectorises (float comparisons do not, without
  * -ffast-math): a float's bits with the magnitude bits flipped when negative order as signed
  * integers exactly as the floats do (-0 below +0, which changes no later result). */
-HISS_WIDE static int scan_max(const float *l, float *mx)
+HISS_INLINE int scan_max_loop(const float *l, float *mx)
 {
     int32_t key[8], bad[8];
     for (int j = 0; j < 8; j++) {
@@ -108,13 +114,58 @@ HISS_WIDE static int scan_max(const float *l, float *mx)
  * exp (about 2 ulp): libm's double exp made this loop most of a small model's cost per sample. A
  * class more than 87 nats below the best (or at -inf) gets exactly 0. Sums and normalisation in
  * double, in class order. */
-HISS_WIDE static void exps(float *e, const float *logits, float mx, float inv_t)
+HISS_INLINE void exps_loop(float *e, const float *logits, float mx, float inv_t)
 {
     for (int k = 0; k < NC; k++) {
         const float x = (logits[k] - mx) * inv_t;
         const float v = hiss_exp(x);
         e[k] = x < -87.0f ? 0.0f : v;
     }
+}
+
+/* Each loop once per instruction set, kept out of line so that the choice between them stays a
+ * test and a call in the callers (which are then small enough to be inlined themselves). */
+__attribute__((noinline)) static int scan_max_base(const float *l, float *mx)
+{
+    return scan_max_loop(l, mx);
+}
+
+__attribute__((noinline)) static void exps_base(float *e, const float *logits, float mx, float inv_t)
+{
+    exps_loop(e, logits, mx, inv_t);
+}
+
+#if HISS_WIDE
+__attribute__((target("avx2"), noinline)) static int scan_max_avx2(const float *l, float *mx)
+{
+    return scan_max_loop(l, mx);
+}
+
+__attribute__((target("avx2"), noinline)) static void exps_avx2(float *e, const float *logits, float mx,
+                                                                float inv_t)
+{
+    exps_loop(e, logits, mx, inv_t);
+}
+#endif
+
+static int scan_max(const float *l, float *mx)
+{
+#if HISS_WIDE
+    if (__builtin_cpu_supports("avx2"))
+        return scan_max_avx2(l, mx);
+#endif
+    return scan_max_base(l, mx);
+}
+
+static void exps(float *e, const float *logits, float mx, float inv_t)
+{
+#if HISS_WIDE
+    if (__builtin_cpu_supports("avx2")) {
+        exps_avx2(e, logits, mx, inv_t);
+        return;
+    }
+#endif
+    exps_base(e, logits, mx, inv_t);
 }
 
 static void softmax(hiss_synth_sampler *w, const float *logits, float mx, float temperature)
