@@ -11,6 +11,7 @@
 
 #include "hiss_train.h"
 #include "ref_rng.h"
+#include "train_grad_util.h"
 
 #define T_WIN 48
 #define WARM 8
@@ -19,33 +20,6 @@
 #define FD_H 1e-6
 #define TOL_FD 1e-4
 #define TOL_FLOAT 1e-4
-
-/* Parameters away from the official init (norm weights and D not 1, biases not 0, larger delta)
- * so that no term of the backward hides behind a special value. */
-static void random_params(const ht_layout *L, double *P, ref_rng *r)
-{
-    for (int k = 0; k < L->n_tensors; k++) {
-        const ht_tensor_info *t = &L->t[k];
-        double *p = P + t->offset;
-        const char *n = t->name;
-        const size_t len = strlen(n);
-#define ENDS(s) (len >= strlen(s) && strcmp(n + len - strlen(s), s) == 0)
-        for (size_t j = 0; j < t->numel; j++) {
-            if (ENDS("norm.weight") || ENDS("norm_f.weight") || ENDS("mixer.D"))
-                p[j] = 1.0 + 0.4 * ref_rng_sym(r);
-            else if (ENDS("A_log"))
-                p[j] = log(1.0 + (double)(j % (size_t)L->d_state)) + 0.3 * ref_rng_sym(r);
-            else if (ENDS("dt_proj.bias")) {
-                const double dt = 0.05 + 0.4 * ref_rng_unit(r);
-                p[j] = log(expm1(dt)); /* softplus^-1 */
-            } else if (ENDS(".bias"))
-                p[j] = 0.3 * ref_rng_sym(r);
-            else
-                p[j] = 1.2 * ref_rng_sym(r) / sqrt((double)t->shape[t->ndim - 1]);
-        }
-#undef ENDS
-    }
-}
 
 /* The loss the trainer reports, against the definition written out here from the brief: over the
  * samples after the warm-up of each window, with pe(v)[t] = v[t] - k v[t-1],
@@ -95,6 +69,22 @@ typedef struct setup {
     const char *label;
 } setup;
 
+/* The batch loss at the current parameters, for the finite differences. */
+typedef struct fd_ctx {
+    ht_d_trainer *tr;
+    const ht_data *d;
+    const size_t *starts;
+    double *G; /* scratch */
+} fd_ctx;
+
+static double fd_loss(void *ctx)
+{
+    fd_ctx *c = ctx;
+    ht_step_stats st;
+    ht_d_trainer_grad(c->tr, c->d, c->starts, 2, c->G, &st);
+    return st.loss;
+}
+
 static int run(const setup *s, uint64_t seed)
 {
     ht_layout L;
@@ -108,7 +98,7 @@ static int run(const setup *s, uint64_t seed)
     float *Pf = calloc(L.n_params, sizeof *Pf), *Gf = calloc(L.n_params, sizeof *Gf);
     float *in = calloc((size_t)N_SAMPLES * L.n_in, sizeof *in);
     float *tgt = calloc(N_SAMPLES, sizeof *tgt);
-    random_params(&L, P, &r);
+    tgrad_random_params(&L, P, &r);
     /* input: noise with a slow sine; conditioning: a slow ramp; target: a smooth nonlinear
      * function of the input the model does not reproduce, so the loss gradient is not small */
     double lp = 0;
@@ -160,27 +150,13 @@ static int run(const setup *s, uint64_t seed)
             }
             free(perm);
         }
-        double num = 0, na = 0, nf = 0;
-        for (int i = 0; i < n; i++) {
-            const size_t j = idx[i];
-            const double p0 = P[j];
-            ht_step_stats sp, sm;
-            P[j] = p0 + FD_H;
-            ht_d_trainer_grad(tr, &d, starts, 2, Gd2, &sp);
-            P[j] = p0 - FD_H;
-            ht_d_trainer_grad(tr, &d, starts, 2, Gd2, &sm);
-            P[j] = p0;
-            const double fd = (sp.loss - sm.loss) / (2 * FD_H);
-            num += (Ga[j] - fd) * (Ga[j] - fd);
-            na += Ga[j] * Ga[j];
-            nf += fd * fd;
-        }
-        const double den = fmax(sqrt(na), sqrt(nf));
-        const double rel = den > 0 ? sqrt(num) / den : INFINITY;
+        fd_ctx fc = {tr, &d, starts, Gd2};
+        double na;
+        const double rel = tgrad_fd_rel_err(P, Ga, idx, n, FD_H, fd_loss, &fc, &na);
         const int bad = !(rel < TOL_FD);
         fails += bad;
-        printf("  %-40s %3d of %5zu  |g| %.3e  rel err %.2e%s\n", t->name, n, t->numel, sqrt(na),
-               rel, bad ? "  FAIL" : "");
+        printf("  %-40s %3d of %5zu  |g| %.3e  rel err %.2e%s\n", t->name, n, t->numel, na, rel,
+               bad ? "  FAIL" : "");
     }
     /* float build against double: same parameters (rounded), same windows */
     for (size_t j = 0; j < L.n_params; j++)
@@ -191,21 +167,8 @@ static int run(const setup *s, uint64_t seed)
         printf("FAIL %s: float trainer\n", s->label);
         return 1;
     }
-    double worst = 0;
-    const char *worst_name = "";
-    for (int k = 0; k < L.n_tensors; k++) {
-        const ht_tensor_info *t = &L.t[k];
-        double num = 0, na = 0;
-        for (size_t j = t->offset; j < t->offset + t->numel; j++) {
-            num += (Gf[j] - Ga[j]) * (Gf[j] - Ga[j]);
-            na += Ga[j] * Ga[j];
-        }
-        const double rel = na > 0 ? sqrt(num / na) : sqrt(num);
-        if (!(rel <= worst)) {
-            worst = rel;
-            worst_name = t->name;
-        }
-    }
+    const char *worst_name;
+    const double worst = tgrad_float_worst(&L, Gf, Ga, &worst_name);
     const int badf = !(worst < TOL_FLOAT) || !(fabs(stf.loss - st.loss) < 1e-4 * st.loss);
     fails += badf;
     printf("  float vs double: loss %.7f vs %.7f, worst tensor %s rel err %.2e%s\n", stf.loss,

@@ -6,119 +6,37 @@
  *     sha256sum computes them), the instrument of the manifest, the MACs per sample, and the
  *     validation cross-entropy, which the test recomputes through the engine itself;
  *   - stopping after one epoch and resuming gives the parameters and checkpoint bytes of one
- *     uninterrupted run;
+ *     uninterrupted run; with --input-noise too, which the checkpoint keeps: the resumed run
+ *     needs no --input-noise, refuses another, and a version 2 checkpoint (written before it
+ *     was kept) resumes with the one given;
  *   - a data file changed after the manifest was written is refused, naming it; a missing
  *     --notes is a usage error. */
-#define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 
 #include "hiss_synth.h"
 #include "ref_rng.h"
+#include "train_cli_util.h"
 
 #define RATE 16000
 #define N_TRAIN 10
 #define N_VAL 3
 
-static char dir[1024];
-static int fails;
-
-static void path(char *buf, size_t n, const char *name)
-{
-    snprintf(buf, n, "%s/%s", dir, name);
-}
-
-static void check(int ok, const char *what)
-{
-    printf("%s: %s\n", ok ? "ok  " : "FAIL", what);
-    fails += !ok;
-}
-
-static char *slurp(const char *name, size_t *len)
-{
-    char p[1200];
-    path(p, sizeof p, name);
-    FILE *f = fopen(p, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    const long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) {
-        free(b);
-        b = NULL;
-    }
-    fclose(f);
-    if (b) {
-        b[n] = 0;
-        if (len)
-            *len = (size_t)n;
-    }
-    return b;
-}
-
-static int contains(const char *file, const char *needle)
-{
-    char *s = slurp(file, NULL);
-    const int r = s && strstr(s, needle);
-    if (!r && s)
-        printf("---- %s ----\n%s-----\n", file, s);
-    free(s);
-    return r;
-}
-
-static int run(const char *args, const char *log)
-{
-    char cmd[4096], lp[1200];
-    path(lp, sizeof lp, log);
-    snprintf(cmd, sizeof cmd, "cd '%s' && SOURCE_DATE_EPOCH=1 '%s' --synth %s > '%s' 2>&1", dir,
-             HT_TRAIN_EXE, args, lp);
-    const int st = system(cmd);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 /* sha256sum's digest of a file in dir (hex), or "" */
-static void sha256sum(const char *name, char hex[65])
+static void sha256sum(const tcli *t, const char *name, char hex[65])
 {
     char cmd[1400];
     hex[0] = 0;
-    snprintf(cmd, sizeof cmd, "cd '%s' && sha256sum '%s' 2>/dev/null", dir, name);
+    snprintf(cmd, sizeof cmd, "cd '%s' && sha256sum '%s' 2>/dev/null", t->dir, name);
     FILE *p = popen(cmd, "r");
     if (!p)
         return;
     if (fscanf(p, "%64s", hex) != 1)
         hex[0] = 0;
     pclose(p);
-}
-
-static void write_wav(const char *name, const float *x, size_t n)
-{
-    char p[1200];
-    path(p, sizeof p, name);
-    FILE *f = fopen(p, "wb");
-    const uint32_t data = (uint32_t)(n * 4), riff = 4 + 8 + 16 + 8 + data;
-    const uint16_t tag = 3, ch = 1, align = 4, bits = 32;
-    const uint32_t rate = RATE, bps = RATE * 4, fmt = 16;
-    fwrite("RIFF", 1, 4, f);
-    fwrite(&riff, 4, 1, f);
-    fwrite("WAVEfmt ", 1, 8, f);
-    fwrite(&fmt, 4, 1, f);
-    fwrite(&tag, 2, 1, f);
-    fwrite(&ch, 2, 1, f);
-    fwrite(&rate, 4, 1, f);
-    fwrite(&bps, 4, 1, f);
-    fwrite(&align, 2, 1, f);
-    fwrite(&bits, 2, 1, f);
-    fwrite("data", 1, 4, f);
-    fwrite(&data, 4, 1, f);
-    fwrite(x, 4, n, f); /* little-endian hosts (x86, ARM) */
-    fclose(f);
 }
 
 typedef struct split {
@@ -130,7 +48,7 @@ typedef struct split {
 } split;
 
 /* A plucked-ish tone at each note's pitch: decaying while held, faster after the key-up. */
-static split make_split(const char *name, int count, uint64_t seed)
+static split make_split(const tcli *t, const char *name, int count, uint64_t seed)
 {
     ref_rng r = ref_rng_seed(seed);
     split s = {count, {0}, {0}, {0}, {0}, NULL, 0};
@@ -145,7 +63,7 @@ static split make_split(const char *name, int count, uint64_t seed)
     char notes[64], buf[256];
     snprintf(notes, sizeof notes, "%s.notes", name);
     char p[1200];
-    path(p, sizeof p, notes);
+    tcli_path(t, p, sizeof p, notes);
     FILE *f = fopen(p, "w");
     fprintf(f, "hiss-synth-notes 1\nsample_rate %d\n# start length on_length note velocity\n",
             RATE);
@@ -165,21 +83,22 @@ static split make_split(const char *name, int count, uint64_t seed)
     fclose(f);
     char wav[64];
     snprintf(wav, sizeof wav, "%s.wav", name);
-    write_wav(wav, s.x, s.n);
+    if (tcli_write_wav(t, wav, s.x, s.n, RATE))
+        s.count = 0; /* main says it */
     return s;
 }
 
-static int write_manifest(void)
+static int write_manifest(const tcli *t)
 {
     char h[4][65];
     const char *files[4] = {"train.wav", "train.notes", "val.wav", "val.notes"};
     for (int i = 0; i < 4; i++) {
-        sha256sum(files[i], h[i]);
+        sha256sum(t, files[i], h[i]);
         if (strlen(h[i]) != 64)
             return -1;
     }
     char p[1200];
-    path(p, sizeof p, "manifest.json");
+    tcli_path(t, p, sizeof p, "manifest.json");
     FILE *f = fopen(p, "w");
     fprintf(f,
             "{\"format\": \"hiss-synth-notes 1\", \"sample_rate\": %d,\n"
@@ -230,11 +149,11 @@ static double val_bits(const hiss_synth_model *m, const split *s)
     return sum / (double)s->n / log(2.0);
 }
 
-static int same_tensors(const char *a, const char *b)
+static int same_tensors(const tcli *t, const char *a, const char *b)
 {
     char pa[1200], pb[1200];
-    path(pa, sizeof pa, a);
-    path(pb, sizeof pb, b);
+    tcli_path(t, pa, sizeof pa, a);
+    tcli_path(t, pb, sizeof pb, b);
     hiss_synth_model *ma = NULL, *mb = NULL;
     const char *names[] = {"embedding.weight", "cond_proj.weight", "cond_proj.bias",
                            "backbone.layers.0.mixer.in_proj.weight",
@@ -254,22 +173,50 @@ static int same_tensors(const char *a, const char *b)
     return same;
 }
 
-static int same_file(const char *a, const char *b)
+/* The checkpoint `name` rewritten as version 2, the synth checkpoint before it kept the input
+ * noise: the same bytes with the version 2 and without the noise field, which follows the
+ * feature list (tools/train/checkpoint.c: magic, version, 6 numbers, 10 fields, head bias,
+ * feature list length and text, input noise, then the tensors). 0, or -1. */
+static int checkpoint_as_v2(const tcli *t, const char *name)
 {
-    size_t na, nb;
-    char *x = slurp(a, &na), *y = slurp(b, &nb);
-    const int same = x && y && na == nb && memcmp(x, y, na) == 0;
-    free(x);
-    free(y);
-    return same;
+    size_t n;
+    unsigned char *b = (unsigned char *)tcli_slurp(t, name, &n);
+    const size_t at_len = 8 + 8 + 6 * 8 + 10 * 8 + 8;
+    if (!b || n < at_len + 8 || b[8] != 3) {
+        free(b);
+        return -1;
+    }
+    uint64_t nc = 0;
+    for (int i = 0; i < 8; i++)
+        nc |= (uint64_t)b[at_len + (size_t)i] << (8 * i);
+    const size_t noise = at_len + 8 + (size_t)nc;
+    if (noise + 8 > n) {
+        free(b);
+        return -1;
+    }
+    b[8] = 2;
+    char p[1200];
+    tcli_path(t, p, sizeof p, name);
+    FILE *f = fopen(p, "wb");
+    const int bad = !f || fwrite(b, 1, noise, f) != noise ||
+                    fwrite(b + noise + 8, 1, n - noise - 8, f) != n - noise - 8;
+    if (f)
+        fclose(f);
+    free(b);
+    return bad ? -1 : 0;
 }
 
 int main(void)
 {
-    snprintf(dir, sizeof dir, "%s", HT_TMP_DIR);
-    mkdir(dir, 0755);
-    split tr = make_split("train", N_TRAIN, 1), va = make_split("val", N_VAL, 2);
-    if (write_manifest()) {
+    tcli T;
+    tcli *t = &T;
+    tcli_init(t, HT_TMP_DIR, HT_TRAIN_EXE, "SOURCE_DATE_EPOCH=1 ", "--synth ");
+    split tr = make_split(t, "train", N_TRAIN, 1), va = make_split(t, "val", N_VAL, 2);
+    if (!tr.count || !va.count) {
+        printf("FAIL: cannot write the test's WAV files in %s\n", t->dir);
+        return 1;
+    }
+    if (write_manifest(t)) {
         printf("skipped: sha256sum (coreutils) is needed to write the test's manifest\n");
         return 77;
     }
@@ -277,84 +224,108 @@ int main(void)
                          "--d-state 4 --epochs 3 --window 256 --batch 3 --threads 2";
     char args[2048];
     snprintf(args, sizeof args, "%s -o A.safetensors", common);
-    int st = run(args, "A.log");
-    check(st == 0, "a three-epoch run succeeds");
-    check(contains("A.log", "epoch 3/3") && contains("A.log", "done: best epoch"),
-          "it reports every epoch and the best one");
-    char *csv = slurp("A.csv", NULL);
-    int lines = 0;
-    for (char *c = csv; c && *c; c++)
-        lines += *c == '\n';
-    check(csv && strncmp(csv, "epoch,step,lr,train_bits,val_bits", 33) == 0 && lines == 4,
-          "the CSV log has a header and one line per epoch");
-    free(csv);
+    int st = tcli_run(t, args, "A.log");
+    tcli_check(t, st == 0, "a three-epoch run succeeds");
+    tcli_check(t, tcli_contains(t, "A.log", "epoch 3/3") &&
+                      tcli_contains(t, "A.log", "done: best epoch"),
+               "it reports every epoch and the best one");
+    tcli_check_csv(t, "A.csv", "epoch,step,lr,train_bits,val_bits", 3);
 #ifdef HT_HAVE_PLOT
-    size_t png_len = 0;
-    char *png = slurp("A.png", &png_len);
-    check(png && png_len > 8 && memcmp(png, "\x89PNG\r\n\x1a\n", 8) == 0, "the plot is a PNG");
-    free(png);
+    tcli_check_png(t, "A.png");
 #endif
     char mp[1200];
-    path(mp, sizeof mp, "A.safetensors");
+    tcli_path(t, mp, sizeof mp, "A.safetensors");
     hiss_synth_model *m = NULL;
     hiss_error err;
     const int loaded = hiss_synth_model_load(mp, &m, &err) == HISS_OK;
-    check(loaded, "the model loads as a synth model");
+    tcli_check(t, loaded, "the model loads as a synth model");
     if (loaded) {
         const hiss_config *c = hiss_synth_model_config(m);
-        check(c->d_model == 8 && c->n_layer == 1 && c->d_state == 4 && c->n_cond == 5 &&
-                  c->sample_rate == RATE && hiss_synth_model_feature(m, 3) == HISS_SYNTH_F_SIN1,
-              "with the configuration and features asked for");
+        tcli_check(t,
+                   c->d_model == 8 && c->n_layer == 1 && c->d_state == 4 && c->n_cond == 5 &&
+                       c->sample_rate == RATE &&
+                       hiss_synth_model_feature(m, 3) == HISS_SYNTH_F_SIN1,
+                   "with the configuration and features asked for");
         char want[65], needle[128];
-        sha256sum("train.wav", want);
+        sha256sum(t, "train.wav", want);
         snprintf(needle, sizeof needle, "train.wav=%s", want);
         const char *ds = hiss_synth_model_meta(m, "hiss.train.data_sha256");
-        check(ds && strstr(ds, needle), "it records train.wav's SHA-256 as sha256sum has it");
-        sha256sum("val.notes", want);
+        tcli_check(t, ds && strstr(ds, needle),
+                   "it records train.wav's SHA-256 as sha256sum has it");
+        sha256sum(t, "val.notes", want);
         snprintf(needle, sizeof needle, "val.notes=%s", want);
-        check(ds && strstr(ds, needle), "and val.notes's");
+        tcli_check(t, ds && strstr(ds, needle), "and val.notes's");
         const char *ins = hiss_synth_model_meta(m, "hiss.synth.instrument");
         const char *prog = hiss_synth_model_meta(m, "hiss.synth.program");
-        check(ins && strstr(ins, "Test Tone") && prog && strcmp(prog, "42") == 0,
-              "it names the instrument of the manifest");
+        tcli_check(t, ins && strstr(ins, "Test Tone") && prog && strcmp(prog, "42") == 0,
+                   "it names the instrument of the manifest");
         /* docs/model-format.md's count per layer, and the synth head */
         const long dm = 8, di = 16, N = 4, R = 1, K = 4, nc = 5;
         const long macs = 2 * di * dm + di * K + (R + 2 * N) * di + di * R + 3 * di * N + di +
                           dm * di + 2 * dm + nc * dm + dm + 2 * dm + 256 * dm + 256;
         const char *mc = hiss_synth_model_meta(m, "hiss.macs_per_sample");
-        check(mc && atol(mc) == macs, "it records the MACs per sample");
+        tcli_check(t, mc && atol(mc) == macs, "it records the MACs per sample");
         const char *vb = hiss_synth_model_meta(m, "hiss.train.val_nll_bits");
         const double mine = val_bits(m, &va);
         printf("      validation: recorded %s bits/sample, recomputed %.6f\n", vb ? vb : "(none)",
                mine);
-        check(vb && fabs(atof(vb) - mine) < 1e-5 * mine,
-              "the recorded validation cross-entropy is the engine's, teacher-forced");
+        tcli_check(t, vb && fabs(atof(vb) - mine) < 1e-5 * mine,
+                   "the recorded validation cross-entropy is the engine's, teacher-forced");
         hiss_synth_model_free(m);
     }
 
-    snprintf(args, sizeof args, "%s -o B.safetensors --stop-after 1", common);
-    st = run(args, "B1.log");
-    check(st == 0 && contains("B1.log", "continue with --resume"), "--stop-after 1 stops");
-    snprintf(args, sizeof args, "%s -o B.safetensors --resume", common);
-    st = run(args, "B2.log");
-    check(st == 0 && contains("B2.log", "resuming from"), "--resume continues");
-    check(same_tensors("A.safetensors", "B.safetensors") && same_file("A.ckpt", "B.ckpt"),
-          "stop + resume gives the parameters and checkpoint bytes of one uninterrupted run");
+    tcli_check_stop_resume(t, common, "B", "A", same_tensors);
+
+    /* --input-noise: kept by the checkpoint, so the resumed run below is given none */
+    char noisy[1024];
+    snprintf(noisy, sizeof noisy, "%s --input-noise 2", common);
+    snprintf(args, sizeof args, "%s -o N.safetensors", noisy);
+    st = tcli_run(t, args, "N.log");
+    tcli_check(t, st == 0 && !same_tensors(t, "A.safetensors", "N.safetensors"),
+               "--input-noise 2 trains another model than no noise");
+    snprintf(args, sizeof args, "%s -o M.safetensors --stop-after 1", noisy);
+    st = tcli_run(t, args, "M1.log");
+    snprintf(args, sizeof args, "%s -o M.safetensors --resume", common);
+    const int st2 = tcli_run(t, args, "M2.log");
+    tcli_check(t,
+               st == 0 && st2 == 0 && tcli_contains(t, "M2.log", "input noise come from") &&
+                   same_tensors(t, "N.safetensors", "M.safetensors") &&
+                   tcli_same_file(t, "N.ckpt", "M.ckpt"),
+               "--resume without --input-noise continues with the checkpoint's: the parameters "
+               "and checkpoint bytes of one uninterrupted run");
+    snprintf(args, sizeof args, "%s -o X.safetensors --checkpoint M.ckpt --resume --input-noise 3",
+             common);
+    st = tcli_run(t, args, "X.log");
+    tcli_check(t,
+               st == 1 && tcli_contains(t, "X.log", "--input-noise 3, but M.ckpt was trained "
+                                                    "with --input-noise 2"),
+               "--resume with another --input-noise is refused, naming the checkpoint and both");
+    snprintf(args, sizeof args, "%s -o O.safetensors --stop-after 1", noisy);
+    st = tcli_run(t, args, "O1.log");
+    const int v2 = st == 0 ? checkpoint_as_v2(t, "O.ckpt") : -1;
+    snprintf(args, sizeof args, "%s -o O.safetensors --resume", noisy);
+    st = tcli_run(t, args, "O2.log");
+    tcli_check(t,
+               v2 == 0 && st == 0 &&
+                   tcli_contains(t, "O2.log", "does not record the input noise") &&
+                   same_tensors(t, "N.safetensors", "O.safetensors"),
+               "a version 2 checkpoint resumes with the --input-noise given");
 
     /* a notes file edited after the manifest was written */
     char np[1200];
-    path(np, sizeof np, "val.notes");
+    tcli_path(t, np, sizeof np, "val.notes");
     FILE *f = fopen(np, "a");
     fputs("# edited\n", f);
     fclose(f);
-    st = run("--notes . -o C.safetensors --epochs 1", "C.log");
-    check(st == 1 && contains("C.log", "val.notes: SHA-256") &&
-              contains("C.log", "changed since it was made"),
-          "a data file that changed after its manifest is refused, naming it");
-    st = run("-o D.safetensors", "D.log");
-    check(st == 2 && contains("D.log", "--notes"), "no --notes is a usage error");
-    printf(fails ? "FAIL: %d checks\n" : "hiss-train --synth works end to end\n", fails);
+    st = tcli_run(t, "--notes . -o C.safetensors --epochs 1", "C.log");
+    tcli_check(t,
+               st == 1 && tcli_contains(t, "C.log", "val.notes: SHA-256") &&
+                   tcli_contains(t, "C.log", "changed since it was made"),
+               "a data file that changed after its manifest is refused, naming it");
+    st = tcli_run(t, "-o D.safetensors", "D.log");
+    tcli_check(t, st == 2 && tcli_contains(t, "D.log", "--notes"), "no --notes is a usage error");
+    printf(t->fails ? "FAIL: %d checks\n" : "hiss-train --synth works end to end\n", t->fails);
     free(tr.x);
     free(va.x);
-    return fails ? 1 : 0;
+    return t->fails ? 1 : 0;
 }

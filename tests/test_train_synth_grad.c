@@ -19,6 +19,7 @@
 #include "hiss_train.h"
 #include "ref_rng.h"
 #include "synth_ref.h"
+#include "train_grad_util.h"
 
 #define RATE 16000.0
 #define N_NOTES 5
@@ -47,34 +48,6 @@ static void check(int ok, const char *fmt, double a, double b)
     printf(fmt, a, b);
     printf("%s\n", ok ? "" : "  FAIL");
     fails += !ok;
-}
-
-/* Parameters away from the initialisation (norm weights and D not 1, biases not 0), so that no
- * term of the backward hides behind a special value. */
-static void random_params(const ht_layout *L, double *P, ref_rng *r)
-{
-    for (int k = 0; k < L->n_tensors; k++) {
-        const ht_tensor_info *t = &L->t[k];
-        double *p = P + t->offset;
-        const char *n = t->name;
-        const size_t len = strlen(n);
-#define ENDS(s) (len >= strlen(s) && strcmp(n + len - strlen(s), s) == 0)
-        for (size_t j = 0; j < t->numel; j++) {
-            if (ENDS("norm.weight") || ENDS("norm_f.weight") || ENDS("mixer.D"))
-                p[j] = 1.0 + 0.4 * ref_rng_sym(r);
-            else if (ENDS("A_log"))
-                p[j] = log(1.0 + (double)(j % (size_t)L->d_state)) + 0.3 * ref_rng_sym(r);
-            else if (ENDS("dt_proj.bias"))
-                p[j] = log(expm1(0.05 + 0.4 * ref_rng_unit(r)));
-            else if (ENDS("embedding.weight"))
-                p[j] = 0.8 * ref_rng_sym(r);
-            else if (ENDS(".bias"))
-                p[j] = 0.3 * ref_rng_sym(r);
-            else
-                p[j] = 1.2 * ref_rng_sym(r) / sqrt((double)t->shape[t->ndim - 1]);
-        }
-#undef ENDS
-    }
 }
 
 /* Notes of a decaying tone at their pitch with some noise, mu-law coded: every class path of the
@@ -175,6 +148,20 @@ static double trainer_note_nll(const ht_layout *L, const double *P, const ht_syn
     return sum;
 }
 
+/* The batch loss at the current parameters, for the finite differences. */
+typedef struct fd_ctx {
+    ht_d_synth_trainer *tr;
+    double *G; /* scratch */
+} fd_ctx;
+
+static double fd_loss(void *ctx)
+{
+    fd_ctx *c = ctx;
+    ht_synth_stats st;
+    ht_d_synth_grad(c->tr, c->G, &st);
+    return st.nll;
+}
+
 static void run(const setup *s, uint64_t seed)
 {
     printf("%s\n", s->label);
@@ -206,7 +193,7 @@ static void run(const setup *s, uint64_t seed)
     double *P = calloc(L.n_params, sizeof *P), *Ga = calloc(L.n_params, sizeof *Ga);
     double *Gx = calloc(L.n_params, sizeof *Gx);
     float *Pf = calloc(L.n_params, sizeof *Pf), *Gf = calloc(L.n_params, sizeof *Gf);
-    random_params(&L, P, &r);
+    tgrad_random_params(&L, P, &r);
     /* through the model and back: the parameters are then exactly the model's floats, so the
      * reference (which reads the model) and the trainer use the same numbers */
     if (ht_d_params_to_synth(&L, P, m, &err) || ht_d_params_from_synth(&L, m, P, &err)) {
@@ -298,23 +285,9 @@ static void run(const setup *s, uint64_t seed)
             for (; cnt < MAX_CHECK; cnt++)
                 idx[cnt] = t->offset + (size_t)ref_rng_below(&r, (int)t->numel);
         }
-        double num = 0, na = 0, nf = 0;
-        for (int i = 0; i < cnt; i++) {
-            const size_t j = idx[i];
-            const double p0 = P[j];
-            ht_synth_stats sp, sm;
-            P[j] = p0 + FD_H;
-            ht_d_synth_grad(tr, Gx, &sp);
-            P[j] = p0 - FD_H;
-            ht_d_synth_grad(tr, Gx, &sm);
-            P[j] = p0;
-            const double fd = (sp.nll - sm.nll) / (2 * FD_H);
-            num += (Ga[j] - fd) * (Ga[j] - fd);
-            na += Ga[j] * Ga[j];
-            nf += fd * fd;
-        }
-        const double den = fmax(sqrt(na), sqrt(nf));
-        const double rel = den > 0 ? sqrt(num) / den : INFINITY;
+        fd_ctx fc = {tr, Gx};
+        double na;
+        const double rel = tgrad_fd_rel_err(P, Ga, idx, cnt, FD_H, fd_loss, &fc, &na);
         const int bad = !(rel < TOL_FD) || cnt == 0;
         fails += bad;
         if (!(rel <= worst_fd)) {
@@ -322,7 +295,7 @@ static void run(const setup *s, uint64_t seed)
             snprintf(worst_fd_buf, sizeof worst_fd_buf, "%s (%s)", t->name, s->label);
             worst_fd_name = worst_fd_buf;
         }
-        printf("  %-40s %3d of %5zu  |g| %.3e  rel err %.2e%s\n", t->name, cnt, t->numel, sqrt(na),
+        printf("  %-40s %3d of %5zu  |g| %.3e  rel err %.2e%s\n", t->name, cnt, t->numel, na,
                rel, bad ? "  FAIL" : "");
     }
     /* an embedding row no input of the batch used has no gradient, and its finite difference
@@ -356,21 +329,8 @@ static void run(const setup *s, uint64_t seed)
         fails++;
         return;
     }
-    double worst = 0;
-    const char *worst_name = "";
-    for (int k = 0; k < L.n_tensors; k++) {
-        const ht_tensor_info *t = &L.t[k];
-        double num = 0, na = 0;
-        for (size_t j = t->offset; j < t->offset + t->numel; j++) {
-            num += (Gf[j] - Ga[j]) * (Gf[j] - Ga[j]);
-            na += Ga[j] * Ga[j];
-        }
-        const double rel = na > 0 ? sqrt(num / na) : sqrt(num);
-        if (!(rel <= worst)) {
-            worst = rel;
-            worst_name = t->name;
-        }
-    }
+    const char *worst_name;
+    const double worst = tgrad_float_worst(&L, Gf, Ga, &worst_name);
     const int badf = !(worst < TOL_FLOAT) || !(fabs(stf.nll - st.nll) < 1e-5 * st.nll);
     fails += badf;
     printf("  float vs double: loss %.7f vs %.7f, worst tensor %s rel err %.2e%s\n", stf.nll,

@@ -29,8 +29,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audiofile.h"
 #include "hiss_synth.h"
-#include "wavread.h"
 
 #define NC HISS_SYNTH_CLASSES
 #define NLL_MARGIN_BITS 1.0
@@ -225,17 +225,26 @@ static int gate_model(const char *path, const char *clip_dir, const char *t_over
     snprintf(notes_path, sizeof notes_path, "%s/%s.notes", clip_dir, clip ? clip : "synth-organ-clip");
     float *x;
     size_t n;
-    int wrate;
+    int wrate, channels;
     char msg[1024];
     note *nt;
     int count;
     double nrate;
-    if (ht_wav_read(wav, &x, &n, &wrate, msg, sizeof msg) ||
-        read_notes(notes_path, &nt, &count, &nrate) || wrate != rate || nrate != rate ||
+    if (hiss_af_read(wav, &x, &n, &channels, &wrate, msg, sizeof msg)) {
+        printf("%s: the clip: %s\n", path, msg);
+        return 2;
+    }
+    if (channels != 1) {
+        printf("%s: the clip %s has %d channels, expected one\n", path, wav, channels);
+        free(x);
+        return 2;
+    }
+    if (read_notes(notes_path, &nt, &count, &nrate) || wrate != rate || nrate != rate ||
         nt[count - 1].start + nt[count - 1].len != n) {
-        printf("%s: the clip %s / %s is unreadable, not at the model's %g Hz, or its notes do "
-               "not cover it\n",
+        printf("%s: the clip %s / %s: notes unreadable, not at the model's %g Hz, or not "
+               "covering the audio\n",
                path, wav, notes_path, rate);
+        free(x);
         return 2;
     }
     const char *tmeta = hiss_synth_model_meta(m, "hiss.synth.temperature");

@@ -141,6 +141,44 @@ int hiss_af_pick_format(int major, int want, int in_format, int channels, int ra
     return -1;
 }
 
+int hiss_af_read(const char *path, float **x, size_t *frames, int *channels, int *rate, char *msg,
+                 size_t n)
+{
+    *x = NULL;
+    SF_INFO info;
+    memset(&info, 0, sizeof info);
+    SNDFILE *sf = sf_open(path, SFM_READ, &info);
+    if (!sf) {
+        snprintf(msg, n, "%s: %s", path, sf_strerror(NULL));
+        return -1;
+    }
+    if (info.frames <= 0 || info.channels < 1) {
+        snprintf(msg, n, "%s: no audio frames", path);
+        sf_close(sf);
+        return -1;
+    }
+    const size_t nf = (size_t)info.frames, ch = (size_t)info.channels;
+    float *buf = malloc(nf * ch * sizeof *buf);
+    if (!buf) {
+        snprintf(msg, n, "%s: out of memory for %zu frames", path, nf);
+        sf_close(sf);
+        return -1;
+    }
+    const sf_count_t got = sf_readf_float(sf, buf, info.frames);
+    sf_close(sf);
+    if (got != info.frames) {
+        snprintf(msg, n, "%s: read %lld of %lld frames", path, (long long)got,
+                 (long long)info.frames);
+        free(buf);
+        return -1;
+    }
+    *x = buf;
+    *frames = nf;
+    *channels = info.channels;
+    *rate = info.samplerate;
+    return 0;
+}
+
 int hiss_af_same_file(const char *a, const char *b)
 {
     struct stat sa, sb;

@@ -1,5 +1,6 @@
 /* libsndfile helpers shared by the tools: the container for a file name, the sample format of an
- * output, and writing through a temporary file that replaces the target only once complete. */
+ * output, reading a whole file, and writing through a temporary file that replaces the target
+ * only once complete. */
 #ifndef HISS_AUDIOFILE_H
 #define HISS_AUDIOFILE_H
 
@@ -22,6 +23,12 @@ const char *hiss_af_subtype_name(int format);
  * container can hold. An explicit `want` the container cannot hold is an error (-1, msg). */
 int hiss_af_pick_format(int major, int want, int in_format, int channels, int rate, int *format,
                         char *msg, size_t n);
+
+/* The whole of path as floats, its channels interleaved, as libsndfile scales them (integer PCM
+ * to [-1, 1): 16-bit by 1/32768, 24-bit by 1/8388608); *x is malloc'ed. 0, or -1 with msg naming
+ * path and what is wrong (unreadable, no frames, short read). */
+int hiss_af_read(const char *path, float **x, size_t *frames, int *channels, int *rate, char *msg,
+                 size_t n);
 
 /* 1 when a and b name the same existing file (same device and inode), else 0. */
 int hiss_af_same_file(const char *a, const char *b);

@@ -1,6 +1,8 @@
 /* AdamW (Loshchilov & Hutter): Adam with the weight decay applied to the parameter directly
  * instead of through the gradient, so it does not get rescaled by the second moment. Moments are
  * bias-corrected. The decay applies to matrices only (ht_tensor_info.decay). */
+#include <stdlib.h>
+
 #include "train_real.h"
 
 double HT_FN(grad_norm)(const ht_layout *L, const real *G)
@@ -29,4 +31,35 @@ void HT_FN(adamw_update)(const ht_layout *L, real *P, const real *G, real *m, re
             P[j] = (real)(P[j] - lr * upd);
         }
     }
+}
+
+int HT_FN(adam_init)(HT_FN(adam) *a, size_t n_params)
+{
+    a->m = calloc(n_params, sizeof(real));
+    a->v = calloc(n_params, sizeof(real));
+    a->G = calloc(n_params, sizeof(real));
+    a->step = 0;
+    return a->m && a->v && a->G ? 0 : -1;
+}
+
+void HT_FN(adam_free)(HT_FN(adam) *a)
+{
+    free(a->m);
+    free(a->v);
+    free(a->G);
+    a->m = a->v = a->G = NULL;
+}
+
+double HT_FN(adam_step)(HT_FN(adam) *a, const ht_layout *L, const ht_train_opts *o, real *P,
+                        double grad_norm)
+{
+    if (o->clip > 0 && grad_norm > o->clip) {
+        const real scale = (real)(o->clip / grad_norm);
+        for (size_t j = 0; j < L->n_params; j++)
+            a->G[j] *= scale;
+    }
+    const double lr = ht_lr_at(o, a->step);
+    a->step++;
+    HT_FN(adamw_update)(L, P, a->G, a->m, a->v, a->step, lr, o);
+    return lr;
 }

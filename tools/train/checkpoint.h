@@ -20,10 +20,12 @@ typedef struct tc_state {
     float *P, *m, *v; /* n_params each; owned by the caller */
     int head_bias;    /* synth: lm_head.bias present */
     char cond[512];   /* synth: the conditioning features, comma-separated */
+    int input_noise;  /* synth: ht_train_opts.input_noise; -1 in a version 2 file (not kept) */
 } tc_state;
 
-/* Written as version 1 for fx models (as before synth models existed), version 2 for synth
- * models (the same, then the synth head's description). 0, or -1 with msg. */
+/* Written as version 1 for fx models (as before synth models existed), version 3 for synth
+ * models (the same, then the synth head's description and the input noise); version 2 (synth,
+ * without the input noise) is still read. 0, or -1 with msg. */
 int tc_save(const char *path, const tc_state *s, char *msg, size_t n);
 /* Reads into s; P, m and v are allocated (free them). Checks the magic, the version and that
  * the file is complete. 0, or -1 with msg. */

@@ -6,46 +6,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <sndfile.h>
-
+#include "audiofile.h"
 #include "dataset.h"
 
 /* Channel 0 of path, as float. */
 static float *read_mono(const char *path, int *rate, size_t *n, int *channels, char *msg,
                         size_t msz)
 {
-    SF_INFO info;
-    memset(&info, 0, sizeof info);
-    SNDFILE *sf = sf_open(path, SFM_READ, &info);
-    if (!sf) {
-        snprintf(msg, msz, "%s: %s", path, sf_strerror(NULL));
+    float *buf;
+    if (hiss_af_read(path, &buf, n, channels, rate, msg, msz))
         return NULL;
-    }
-    if (info.frames <= 0 || info.channels < 1) {
-        snprintf(msg, msz, "%s: no audio frames", path);
-        sf_close(sf);
-        return NULL;
-    }
-    const size_t frames = (size_t)info.frames, ch = (size_t)info.channels;
-    float *buf = malloc(frames * ch * sizeof *buf);
-    if (!buf) {
-        snprintf(msg, msz, "%s: out of memory for %zu frames", path, frames);
-        sf_close(sf);
-        return NULL;
-    }
-    const sf_count_t got = sf_readf_float(sf, buf, info.frames);
-    sf_close(sf);
-    if (got != info.frames) {
-        snprintf(msg, msz, "%s: read %lld of %lld frames", path, (long long)got,
-                 (long long)info.frames);
-        free(buf);
-        return NULL;
-    }
-    for (size_t i = 0; i < frames; i++)
+    const size_t ch = (size_t)*channels;
+    for (size_t i = 0; i < *n; i++)
         buf[i] = buf[i * ch];
-    *rate = info.samplerate;
-    *n = frames;
-    *channels = info.channels;
     return buf;
 }
 

@@ -50,11 +50,6 @@ static void curve(cairo_t *cr, const double *v, int n, double lo, double hi, int
     cairo_stroke(cr);
 }
 
-int plot_loss_png(const char *path, const double *train, const double *val, int n)
-{
-    return plot_curves_png(path, train, val, n, "training loss", "validation ESR", 1);
-}
-
 int plot_curves_png(const char *path, const double *train, const double *val, int n,
                     const char *label_a, const char *label_b, int log_scale)
 {

@@ -8,10 +8,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "audiofile.h"
 #include "json.h"
 #include "sha256.h"
 #include "synth_files.h"
-#include "wavread.h"
 
 #define NOTES_MAGIC "hiss-synth-notes 1"
 
@@ -252,8 +252,15 @@ int hs_split_load(const hs_manifest *m, const char *name, hs_split *s, char *msg
         return -1;
     float *x;
     size_t frames;
-    int rate;
-    if (ht_wav_read(s->audio, &x, &frames, &rate, msg, n)) {
+    int rate, channels;
+    if (hiss_af_read(s->audio, &x, &frames, &channels, &rate, msg, n)) {
+        hs_split_free(s);
+        return -1;
+    }
+    if (channels != 1) {
+        snprintf(msg, n, "%s has %d channels: the notes are recorded in one (mono)", s->audio,
+                 channels);
+        free(x);
         hs_split_free(s);
         return -1;
     }

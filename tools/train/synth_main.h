@@ -1,4 +1,4 @@
-/* hiss-train's synth mode (synth_main.c), entered by --synth, with or without libsndfile. */
+/* hiss-train's synth mode (synth_main.c), entered by --synth. */
 #ifndef HISS_TRAIN_SYNTH_MAIN_H
 #define HISS_TRAIN_SYNTH_MAIN_H
 

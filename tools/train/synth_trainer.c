@@ -4,11 +4,11 @@
  * take the streams one at a time as they become free (chunks differ in length), each stream's
  * gradient goes to its own buffer and the buffers are summed in stream order: the result does not
  * depend on which thread ran what, so it is the same bytes for any number of threads. */
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "pool.h"
 #include "synth_sched.h"
 #include "train_real.h"
 
@@ -32,16 +32,15 @@ struct HT_FN(synth_trainer) {
     const ht_layout *L;
     ht_train_opts o;
     const ht_synth_data *d;
-    real *P, *m, *v, *G;
+    real *P;
+    HT_FN(adam) opt;
     ht_sched q;
     sstream *st;
     sworker *w;
     int nt;
-    pthread_t *th;
-    int *started;
+    ht_pool pool;
     atomic_int next; /* the next stream to take */
     double scale;
-    long step;
     int epoch;
 };
 
@@ -116,14 +115,9 @@ HT_FN(synth_trainer) *HT_FN(synth_trainer_create)(const ht_layout *L, const ht_t
     tr->P = P;
     tr->nt = o->threads;
     const size_t np = L->n_params, T = (size_t)o->window, ns = ht_state_reals(L);
-    tr->m = calloc(np, sizeof(real));
-    tr->v = calloc(np, sizeof(real));
-    tr->G = calloc(np, sizeof(real));
     tr->st = calloc((size_t)o->batch, sizeof *tr->st);
     tr->w = calloc((size_t)tr->nt, sizeof *tr->w);
-    tr->th = calloc((size_t)tr->nt, sizeof *tr->th);
-    tr->started = calloc((size_t)tr->nt, sizeof *tr->started);
-    if (!tr->m || !tr->v || !tr->G || !tr->st || !tr->w || !tr->th || !tr->started ||
+    if (HT_FN(adam_init)(&tr->opt, np) || ht_pool_init(&tr->pool, tr->nt) || !tr->st || !tr->w ||
         ht_sched_init(&tr->q, o->batch, d->n_notes))
         goto fail;
     for (int k = 0; k < o->batch; k++) {
@@ -171,11 +165,8 @@ void HT_FN(synth_trainer_free)(HT_FN(synth_trainer) *tr)
     ht_sched_free(&tr->q);
     free(tr->st);
     free(tr->w);
-    free(tr->th);
-    free(tr->started);
-    free(tr->m);
-    free(tr->v);
-    free(tr->G);
+    ht_pool_free(&tr->pool);
+    HT_FN(adam_free)(&tr->opt);
     free(tr);
 }
 
@@ -205,12 +196,8 @@ int HT_FN(synth_grad)(HT_FN(synth_trainer) *tr, real *G, ht_synth_stats *st)
     /* the loss is the mean over the batch's samples */
     tr->scale = 1.0 / (double)n;
     atomic_store(&tr->next, 0);
-    for (int k = 1; k < tr->nt; k++)
-        tr->started[k] = k < busy && pthread_create(&tr->th[k], NULL, worker_run, &tr->w[k]) == 0;
-    worker_run(&tr->w[0]); /* a thread that could not start leaves its streams to the others */
-    for (int k = 1; k < tr->nt; k++)
-        if (tr->started[k])
-            pthread_join(tr->th[k], NULL);
+    /* workers take the streams as they come: one without a thread finds them all taken */
+    ht_pool_run(&tr->pool, busy, worker_run, tr->w, sizeof *tr->w);
     memset(G, 0, L->n_params * sizeof *G);
     for (int k = 0; k < tr->q.n_streams; k++) {
         if (!tr->st[k].len)
@@ -255,17 +242,10 @@ void HT_FN(synth_commit)(HT_FN(synth_trainer) *tr)
 int HT_FN(synth_step)(HT_FN(synth_trainer) *tr, ht_synth_stats *st)
 {
     ht_synth_stats s;
-    const int r = HT_FN(synth_grad)(tr, tr->G, &s);
+    const int r = HT_FN(synth_grad)(tr, tr->opt.G, &s);
     if (r)
         return r;
-    if (tr->o.clip > 0 && s.grad_norm > tr->o.clip) {
-        const real scale = (real)(tr->o.clip / s.grad_norm);
-        for (size_t j = 0; j < tr->L->n_params; j++)
-            tr->G[j] *= scale;
-    }
-    s.lr = ht_lr_at(&tr->o, tr->step);
-    tr->step++;
-    HT_FN(adamw_update)(tr->L, tr->P, tr->G, tr->m, tr->v, tr->step, s.lr, &tr->o);
+    s.lr = HT_FN(adam_step)(&tr->opt, tr->L, &tr->o, tr->P, s.grad_norm);
     HT_FN(synth_commit)(tr);
     if (st)
         *st = s;
@@ -274,15 +254,15 @@ int HT_FN(synth_step)(HT_FN(synth_trainer) *tr, ht_synth_stats *st)
 
 long HT_FN(synth_trainer_steps)(const HT_FN(synth_trainer) *tr)
 {
-    return tr->step;
+    return tr->opt.step;
 }
 
 void HT_FN(synth_trainer_set_steps)(HT_FN(synth_trainer) *tr, long step)
 {
-    tr->step = step;
+    tr->opt.step = step;
 }
 
 real *HT_FN(synth_trainer_moment)(HT_FN(synth_trainer) *tr, int which)
 {
-    return which == 0 ? tr->m : tr->v;
+    return which == 0 ? tr->opt.m : tr->opt.v;
 }

@@ -34,6 +34,20 @@ double HT_FN(grad_norm)(const ht_layout *L, const HT_REAL *G);
 void HT_FN(adamw_update)(const ht_layout *L, HT_REAL *P, const HT_REAL *G, HT_REAL *m, HT_REAL *v,
                          long step, double lr, const ht_train_opts *o);
 
+/* What both trainers keep for the optimiser: Adam's moments and the batch gradient (n_params
+ * each), and the steps taken. */
+typedef struct HT_FN(adam) {
+    HT_REAL *m, *v, *G;
+    long step;
+} HT_FN(adam);
+/* Zeroed state. 0, or -1 out of memory (adam_free is safe either way). */
+int HT_FN(adam_init)(HT_FN(adam) *a, size_t n_params);
+void HT_FN(adam_free)(HT_FN(adam) *a);
+/* One step from the gradient in a->G, whose norm is grad_norm: clipped to o->clip (0: not), the
+ * schedule's learning rate at this step, AdamW on P. Returns that learning rate. */
+double HT_FN(adam_step)(HT_FN(adam) *a, const ht_layout *L, const ht_train_opts *o, HT_REAL *P,
+                        double grad_norm);
+
 /* The trainer: owns Adam's moments, one activation set and gradient buffer per thread, and the
  * window sampler; P belongs to the caller and is updated in place. */
 typedef struct HT_FN(trainer) HT_FN(trainer);

@@ -1,10 +1,10 @@
 /* One optimisation step over a batch of windows, the windows spread over threads. Each thread
  * adds the gradients of its windows (k, k + threads, ...) into its own buffer, and the buffers are
  * summed in thread order, so a given seed and thread count always give the same bytes. */
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "pool.h"
 #include "train_real.h"
 
 typedef struct worker {
@@ -20,16 +20,15 @@ typedef struct worker {
 struct HT_FN(trainer) {
     const ht_layout *L;
     ht_train_opts o;
-    real *P, *m, *v, *G;
+    real *P;
+    HT_FN(adam) opt;
     worker *w;
     int nt;
-    pthread_t *th;
-    int *started;
+    ht_pool pool;
     ht_loss_norm norm;
     ht_loss_parts *parts; /* [batch], at least */
     int cap_win;
     size_t *starts;
-    long step;
     uint64_t rng;
 };
 
@@ -81,16 +80,11 @@ HT_FN(trainer) *HT_FN(trainer_create)(const ht_layout *L, const ht_train_opts *o
     tr->nt = o->threads;
     tr->rng = o->seed;
     const size_t np = L->n_params, T = (size_t)o->window;
-    tr->m = calloc(np, sizeof(real));
-    tr->v = calloc(np, sizeof(real));
-    tr->G = calloc(np, sizeof(real));
     tr->w = calloc((size_t)tr->nt, sizeof *tr->w);
-    tr->th = calloc((size_t)tr->nt, sizeof *tr->th);
-    tr->started = calloc((size_t)tr->nt, sizeof *tr->started);
     tr->cap_win = o->batch;
     tr->parts = calloc((size_t)tr->cap_win, sizeof *tr->parts);
     tr->starts = calloc((size_t)tr->cap_win, sizeof *tr->starts);
-    if (!tr->m || !tr->v || !tr->G || !tr->w || !tr->th || !tr->started || !tr->parts ||
+    if (HT_FN(adam_init)(&tr->opt, np) || ht_pool_init(&tr->pool, tr->nt) || !tr->w || !tr->parts ||
         !tr->starts)
         goto fail;
     for (int k = 0; k < tr->nt; k++) {
@@ -126,11 +120,8 @@ void HT_FN(trainer_free)(HT_FN(trainer) *tr)
         free(w->dpred);
     }
     free(tr->w);
-    free(tr->th);
-    free(tr->started);
-    free(tr->m);
-    free(tr->v);
-    free(tr->G);
+    ht_pool_free(&tr->pool);
+    HT_FN(adam_free)(&tr->opt);
     free(tr->parts);
     free(tr->starts);
     free(tr);
@@ -157,22 +148,14 @@ int HT_FN(trainer_grad)(HT_FN(trainer) *tr, const ht_data *d, const size_t *star
         load_window(d, starts[i], T, L->n_in, tr->w[0].in, tr->w[0].tgt);
         HT_FN(loss_norm_add)(&tr->norm, &tr->o.loss, tr->w[0].tgt, T, tr->o.warmup);
     }
-    pthread_t *th = tr->th;
-    int *started = tr->started;
     for (int k = 0; k < tr->nt; k++) {
         worker *w = &tr->w[k];
         w->d = d;
         w->starts = starts;
         w->n_win = n_win;
-        started[k] = k > 0 && k < n_win && pthread_create(&th[k], NULL, worker_run, w) == 0;
     }
-    worker_run(&tr->w[0]);
-    for (int k = 1; k < tr->nt; k++) {
-        if (started[k])
-            pthread_join(th[k], NULL);
-        else
-            worker_run(&tr->w[k]); /* no thread (or no window for it): same result, inline */
-    }
+    /* a worker without a window, or without a thread, runs inline: the same sums either way */
+    ht_pool_run(&tr->pool, n_win, worker_run, tr->w, sizeof *tr->w);
     memcpy(G, tr->w[0].G, L->n_params * sizeof *G);
     for (int k = 1; k < tr->nt; k++) {
         const real *g = tr->w[k].G;
@@ -205,16 +188,9 @@ int HT_FN(trainer_step)(HT_FN(trainer) *tr, const ht_data *d, ht_step_stats *st)
     for (int i = 0; i < tr->o.batch; i++)
         tr->starts[i] = ht_data_window_start(d, T, (size_t)(splitmix(&tr->rng) % span));
     ht_step_stats s;
-    if (HT_FN(trainer_grad)(tr, d, tr->starts, tr->o.batch, tr->G, &s))
+    if (HT_FN(trainer_grad)(tr, d, tr->starts, tr->o.batch, tr->opt.G, &s))
         return -1;
-    if (tr->o.clip > 0 && s.grad_norm > tr->o.clip) {
-        const real scale = (real)(tr->o.clip / s.grad_norm);
-        for (size_t j = 0; j < tr->L->n_params; j++)
-            tr->G[j] *= scale;
-    }
-    s.lr = ht_lr_at(&tr->o, tr->step);
-    tr->step++;
-    HT_FN(adamw_update)(tr->L, tr->P, tr->G, tr->m, tr->v, tr->step, s.lr, &tr->o);
+    s.lr = HT_FN(adam_step)(&tr->opt, tr->L, &tr->o, tr->P, s.grad_norm);
     if (st)
         *st = s;
     return 0;
@@ -222,22 +198,22 @@ int HT_FN(trainer_step)(HT_FN(trainer) *tr, const ht_data *d, ht_step_stats *st)
 
 long HT_FN(trainer_steps)(const HT_FN(trainer) *tr)
 {
-    return tr->step;
+    return tr->opt.step;
 }
 
 real *HT_FN(trainer_moment)(HT_FN(trainer) *tr, int which)
 {
-    return which == 0 ? tr->m : tr->v;
+    return which == 0 ? tr->opt.m : tr->opt.v;
 }
 
 void HT_FN(trainer_get_counters)(const HT_FN(trainer) *tr, long *step, uint64_t *rng)
 {
-    *step = tr->step;
+    *step = tr->opt.step;
     *rng = tr->rng;
 }
 
 void HT_FN(trainer_set_counters)(HT_FN(trainer) *tr, long step, uint64_t rng)
 {
-    tr->step = step;
+    tr->opt.step = step;
     tr->rng = rng;
 }
