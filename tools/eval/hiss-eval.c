@@ -9,6 +9,7 @@
 
 #include <sndfile.h>
 
+#include "audiofile.h"
 #include "hiss.h"
 
 static void usage(FILE *f)
@@ -20,27 +21,21 @@ static void usage(FILE *f)
 
 static float *read_mono(const char *path, double want_rate, sf_count_t *frames)
 {
-    SF_INFO info = {0};
-    SNDFILE *sf = sf_open(path, SFM_READ, &info);
-    if (!sf) {
-        fprintf(stderr, "hiss-eval: %s: %s\n", path, sf_strerror(NULL));
+    char msg[512];
+    float *x;
+    size_t n;
+    int ch, rate;
+    if (hiss_af_read(path, &x, &n, &ch, &rate, msg, sizeof msg) != 0) {
+        fprintf(stderr, "hiss-eval: %s\n", msg);
         return NULL;
     }
-    if (info.channels != 1 || info.samplerate != (int)want_rate || info.frames <= 0) {
-        fprintf(stderr, "hiss-eval: %s: need a non-empty mono file at %g Hz (it has %d channels at %d Hz)\n",
-                path, want_rate, info.channels, info.samplerate);
-        sf_close(sf);
-        return NULL;
-    }
-    float *x = malloc(sizeof(float) * (size_t)info.frames);
-    if (!x || sf_readf_float(sf, x, info.frames) != info.frames) {
-        fprintf(stderr, "hiss-eval: %s: read error\n", path);
+    if (ch != 1 || rate != (int)want_rate) {
+        fprintf(stderr, "hiss-eval: %s: need a mono file at %g Hz (it has %d channels at %d Hz)\n", path,
+                want_rate, ch, rate);
         free(x);
-        sf_close(sf);
         return NULL;
     }
-    sf_close(sf);
-    *frames = info.frames;
+    *frames = (sf_count_t)n;
     return x;
 }
 
