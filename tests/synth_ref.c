@@ -282,3 +282,12 @@ void synth_ref_features(const hiss_synth_model *m, const synth_ref_note *n, doub
     for (int i = 0; i < c->n_cond; i++)
         out[i] = synth_ref_feature(hiss_synth_feature_name(hiss_synth_model_feature(m, i)), n, c->sample_rate);
 }
+
+void synth_ref_note_rng(hiss_synth_rng *r, uint64_t seed, uint64_t k)
+{
+    uint64_t z = k + 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    hiss_synth_rng_seed(r, seed ^ z);
+}

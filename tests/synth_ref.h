@@ -37,6 +37,10 @@ double synth_ref_feature(const char *name, const synth_ref_note *n, double rate)
 /* The n_cond features of model m, in its order. */
 void synth_ref_features(const hiss_synth_model *m, const synth_ref_note *n, double *out);
 
+/* Note k's generator (the k-th note-on since creation, reset or a seed change) as
+ * docs/synth.md's "Generator" gives it. */
+void synth_ref_note_rng(hiss_synth_rng *r, uint64_t seed, uint64_t k);
+
 /* Mu-law from the formulas of docs/synth.md. */
 int synth_ref_mulaw_encode(double x);
 double synth_ref_mulaw_decode(int c);

@@ -12,16 +12,7 @@
 
 #include "hiss_synth.h"
 
-static int failures;
-#define CHECK(cond, ...)                                                                            \
-    do {                                                                                            \
-        if (!(cond)) {                                                                              \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                              \
-            printf(__VA_ARGS__);                                                                    \
-            printf("\n");                                                                           \
-            failures++;                                                                             \
-        }                                                                                           \
-    } while (0)
+#include "check.h"
 
 static char out[16384];
 

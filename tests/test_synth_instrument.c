@@ -12,30 +12,11 @@
 #include "hiss_synth.h"
 #include "synth_ref.h"
 
-static int failures;
-#define CHECK(cond, ...)                                                                            \
-    do {                                                                                            \
-        if (!(cond)) {                                                                              \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                              \
-            printf(__VA_ARGS__);                                                                    \
-            printf("\n");                                                                           \
-            failures++;                                                                             \
-        }                                                                                           \
-    } while (0)
+#include "check.h"
 
 #define N 3000
 
 static hiss_synth_model *model;
-
-/* Note k's generator as docs/synth.md gives it. */
-static void doc_seed(hiss_synth_rng *r, uint64_t seed, uint64_t k)
-{
-    uint64_t z = k + 0x9E3779B97F4A7C15ull;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z ^= z >> 31;
-    hiss_synth_rng_seed(r, seed ^ z);
-}
 
 static void test_one_voice(void)
 {
@@ -65,7 +46,7 @@ static void test_one_voice(void)
     double cd[HISS_MAX_COND];
     hiss_synth_sampler w;
     hiss_synth_rng r;
-    doc_seed(&r, 31337, 0);
+    synth_ref_note_rng(&r, 31337, 0);
     synth_ref_note note = synth_ref_note_start(57.0, 90);
     int prev = 128;
     for (int t = 0; t < N; t++) {

@@ -11,16 +11,7 @@
 
 #include "midifile.h"
 
-static int failures;
-#define CHECK(cond, ...)                                                                            \
-    do {                                                                                            \
-        if (!(cond)) {                                                                              \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                              \
-            printf(__VA_ARGS__);                                                                    \
-            printf("\n");                                                                           \
-            failures++;                                                                             \
-        }                                                                                           \
-    } while (0)
+#include "check.h"
 
 typedef struct buf {
     uint8_t b[4096];

@@ -28,16 +28,7 @@
 
 #include "hiss_synth.h"
 
-static int failures;
-#define CHECK(cond, ...)                                                                            \
-    do {                                                                                            \
-        if (!(cond)) {                                                                              \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                              \
-            printf(__VA_ARGS__);                                                                    \
-            printf("\n");                                                                           \
-            failures++;                                                                             \
-        }                                                                                           \
-    } while (0)
+#include "check.h"
 
 static const double TWO_PI = 6.283185307179586476925286766559;
 static const hiss_synth_feature PHASE_F[4] = {HISS_SYNTH_F_SIN1, HISS_SYNTH_F_COS1, HISS_SYNTH_F_SIN2,

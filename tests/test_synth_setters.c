@@ -16,30 +16,11 @@
 #include "hiss_synth.h"
 #include "synth_ref.h"
 
-static int failures;
-#define CHECK(cond, ...)                                                                            \
-    do {                                                                                            \
-        if (!(cond)) {                                                                              \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                              \
-            printf(__VA_ARGS__);                                                                    \
-            printf("\n");                                                                           \
-            failures++;                                                                             \
-        }                                                                                           \
-    } while (0)
+#include "check.h"
 
 #define N 3000
 
 static hiss_synth_model *model;
-
-/* Note k's generator as docs/synth.md gives it ("Generator"). */
-static void doc_seed(hiss_synth_rng *r, uint64_t seed, uint64_t k)
-{
-    uint64_t z = k + 0x9E3779B97F4A7C15ull;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z ^= z >> 31;
-    hiss_synth_rng_seed(r, seed ^ z);
-}
 
 /* A score: events given before the sample `at` is processed, in list order. */
 typedef enum { EV_ON, EV_OFF, EV_SAMPLING, EV_SEED, EV_CUT, EV_END } ev_kind;
@@ -116,8 +97,8 @@ static int play(hiss_synth *s, const ev *score, int n, int block, float *out)
 }
 
 /* The same score by the documented loop: each note its own state, previous class, generator
- * (note k since the last seed change, doc_seed) and clocks; the sampling in force at each sample
- * taken from the score; the voices summed in double. */
+ * (note k since the last seed change, synth_ref_note_rng) and clocks; the sampling in force at
+ * each sample taken from the score; the voices summed in double. */
 typedef struct ref_voice {
     int on, note;
     float *state;
@@ -156,7 +137,7 @@ static void reference(const ev *score, int n, float temperature, float top_p, ui
                 v[i].note = e->note;
                 memset(v[i].state, 0, sf * sizeof(float));
                 v[i].prev = HISS_SYNTH_SILENCE_CLASS;
-                doc_seed(&v[i].rng, seed, k++);
+                synth_ref_note_rng(&v[i].rng, seed, k++);
                 v[i].clock = synth_ref_note_start(e->note, e->velocity);
             } else if (e->kind == EV_OFF) {
                 for (int i = 0; i < MAXV; i++)
