@@ -1,28 +1,22 @@
 /* The FX plugin's DSP: gains, dry/wet, bypass, knobs, and the crossfade between two models.
- * Model loading, state and the notify port are the slot's (shared with every hiss plugin). */
+ * Model loading, state and the notify port are the slot's, instantiation and the worker and
+ * state interfaces plugin.c's (both shared with every hiss plugin). */
 #include <math.h>
-#include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
-#include <lv2/atom/forge.h>
 #include <lv2/core/lv2.h>
-#include <lv2/state/state.h>
-#include <lv2/worker/worker.h>
 
 #include "fx.h"
 #include "hiss.h"
-#include "host.h"
-#include "patch.h"
+#include "plugin.h"
 #include "slot.h"
 #include "smooth.h"
-#include "state.h"
 
 /* Port indices, the same in hiss.ttl; the audio ports come last so mono and stereo share the
  * rest: inputs P_AUDIO .. P_AUDIO+nch-1, outputs P_AUDIO+nch .. P_AUDIO+2*nch-1. */
 enum {
-    P_CONTROL = 0,
-    P_NOTIFY,
-    P_IN_GAIN,
+    P_IN_GAIN = HP_PORT_NOTIFY + 1,
     P_OUT_GAIN,
     P_MIX,
     P_ENABLED,
@@ -40,76 +34,39 @@ enum {
 #define HP_PREWARM_FRAMES 512
 
 typedef struct hp_fx {
-    hp_host host;
-    hp_slot slot;
-    LV2_Atom_Forge forge;
+    hp_plugin base; /* first: the shared entry points take the handle as an hp_plugin */
     int nch;
-    int chunk;
 
-    const LV2_Atom_Sequence *control;
-    LV2_Atom_Sequence *notify;
     const float *p_in_gain, *p_out_gain, *p_mix, *p_enabled, *p_knob[HP_MAX_KNOBS];
     float *p_latency;
     const float *in[2];
     float *out[2];
 
-    int first_run;
     hp_smooth g_in, g_out, mix, knob[HP_MAX_KNOBS];
     hp_ramp bypass;
 
-    /* [chunk] each, allocated at instantiation */
+    /* [chunk] each, in base.mem */
     float *clean[2], *xin[2], *wa[2], *wb[2];
     float *gi, *go, *mx, *by;
-    float *mem;
 } hp_fx;
-
-static float clampf(float v, float lo, float hi, float dflt)
-{
-    if (!isfinite(v))
-        return dflt;
-    return v < lo ? lo : v > hi ? hi : v;
-}
 
 static double db_to_gain(const float *port)
 {
-    float db = port ? clampf(*port, HP_GAIN_DB_MIN, HP_GAIN_DB_MAX, 0.0f) : 0.0f;
-    return db == 0.0f ? 1.0 : pow(10.0, (double)db / 20.0);
+    return hp_db_gain(port, HP_GAIN_DB_MIN, HP_GAIN_DB_MAX);
 }
 
 static LV2_Handle instantiate(const LV2_Descriptor *d, double rate, const char *bundle,
                               const LV2_Feature *const *features)
 {
     (void)bundle;
-    hp_fx *fx = calloc(1, sizeof *fx);
+    int nch = strcmp(d->URI, HP_URI_FX_STEREO) == 0 ? 2 : 1;
+    hp_fx *fx = (hp_fx *)hp_plugin_new(sizeof *fx, rate, features, HISS_IO_FX, nch, HP_MAX_CHUNK,
+                                       HP_PREWARM_FRAMES, 4 * nch + 4);
     if (!fx)
         return NULL;
-    fx->nch = strcmp(d->URI, HP_URI_FX_STEREO) == 0 ? 2 : 1;
-    const char *missing = hp_host_init(&fx->host, rate, features);
-    if (missing) {
-        lv2_log_error(&fx->host.logger, "hiss: the host does not provide %s\n", missing);
-        free(fx);
-        return NULL;
-    }
-    if (!(rate >= 1000.0 && rate <= 1536000.0)) {
-        lv2_log_error(&fx->host.logger, "hiss: sample rate %g Hz out of range (1000 to 1536000)\n", rate);
-        free(fx);
-        return NULL;
-    }
-    int mb = fx->host.max_block > 0 ? fx->host.max_block : HP_MAX_CHUNK;
-    fx->chunk = mb < HP_MAX_CHUNK ? mb : HP_MAX_CHUNK;
-    hp_inst_config cfg = {HISS_IO_FX, fx->nch, fx->chunk, rate, HP_PREWARM_FRAMES};
-    if (hp_slot_init(&fx->slot, &fx->host, &cfg) != 0) {
-        free(fx);
-        return NULL;
-    }
-    size_t c = (size_t)fx->chunk;
-    fx->mem = calloc((size_t)(4 * fx->nch + 4) * c, sizeof(float));
-    if (!fx->mem) {
-        hp_slot_destroy(&fx->slot);
-        free(fx);
-        return NULL;
-    }
-    float *p = fx->mem;
+    fx->nch = nch;
+    size_t c = (size_t)fx->base.chunk;
+    float *p = fx->base.mem;
     for (int k = 0; k < fx->nch; k++) {
         fx->clean[k] = p, p += c;
         fx->xin[k] = p, p += c;
@@ -126,18 +83,15 @@ static LV2_Handle instantiate(const LV2_Descriptor *d, double rate, const char *
     for (int i = 0; i < HP_MAX_KNOBS; i++)
         hp_smooth_init(&fx->knob[i], rate, HP_SMOOTH_SECONDS);
     hp_ramp_init(&fx->bypass, rate, HP_BYPASS_SECONDS);
-    lv2_atom_forge_init(&fx->forge, fx->host.map);
-    fx->first_run = 1;
-    lv2_log_note(&fx->host.logger, "hiss: %s\n", fx->slot.cur->status);
     return fx;
 }
 
 static void connect_port(LV2_Handle h, uint32_t port, void *data)
 {
     hp_fx *fx = h;
+    if (hp_plugin_connect(&fx->base, port, data))
+        return;
     switch (port) {
-    case P_CONTROL: fx->control = data; return;
-    case P_NOTIFY: fx->notify = data; return;
     case P_IN_GAIN: fx->p_in_gain = data; return;
     case P_OUT_GAIN: fx->p_out_gain = data; return;
     case P_MIX: fx->p_mix = data; return;
@@ -156,39 +110,32 @@ static void connect_port(LV2_Handle h, uint32_t port, void *data)
 static void activate(LV2_Handle h)
 {
     hp_fx *fx = h;
-    fx->slot.active = 1;
-    fx->slot.publish = HP_PUB_ALL; /* tell the host again what runs */
-    fx->first_run = 1;
+    hp_plugin_activate(&fx->base);
     /* activate() resets the plugin: every stream starts again from the zero state. */
-    hp_slot *s = &fx->slot;
+    hp_slot *s = &fx->base.slot;
     if (s->cur->stream)
         hiss_stream_reset(s->cur->stream, -1);
     if (s->next && s->next->stream)
         hiss_stream_reset(s->next->stream, -1);
 }
 
-static void deactivate(LV2_Handle h)
-{
-    ((hp_fx *)h)->slot.active = 0;
-}
-
 static void set_targets(hp_fx *fx)
 {
     fx->g_in.target = db_to_gain(fx->p_in_gain);
     fx->g_out.target = db_to_gain(fx->p_out_gain);
-    fx->mix.target = fx->p_mix ? clampf(*fx->p_mix, 0.0f, 1.0f, 1.0f) : 1.0f;
+    fx->mix.target = fx->p_mix ? hp_clampf(*fx->p_mix, 0.0f, 1.0f, 1.0f) : 1.0f;
     for (int i = 0; i < HP_MAX_KNOBS; i++)
-        fx->knob[i].target = fx->p_knob[i] ? clampf(*fx->p_knob[i], 0.0f, 1.0f, 0.5f) : 0.5f;
+        fx->knob[i].target = fx->p_knob[i] ? hp_clampf(*fx->p_knob[i], 0.0f, 1.0f, 0.5f) : 0.5f;
     int enabled = fx->p_enabled ? !(*fx->p_enabled < 0.5f) : 1; /* NaN counts as enabled */
     fx->bypass.target = enabled ? 0.0f : 1.0f;
-    if (fx->first_run) {
+    if (fx->base.first_run) {
         hp_smooth_jump(&fx->g_in, fx->g_in.target);
         hp_smooth_jump(&fx->g_out, fx->g_out.target);
         hp_smooth_jump(&fx->mix, fx->mix.target);
         for (int i = 0; i < HP_MAX_KNOBS; i++)
             hp_smooth_jump(&fx->knob[i], fx->knob[i].target);
         fx->bypass.value = fx->bypass.target;
-        fx->first_run = 0;
+        fx->base.first_run = 0;
     }
 }
 
@@ -203,7 +150,7 @@ static int knobs_settled(const hp_fx *fx)
 /* Knob positions as they stand at the start of this chunk, then glide them by n frames. */
 static void apply_knobs(hp_fx *fx, int n)
 {
-    const hp_inst *live[2] = {fx->slot.cur, fx->slot.next};
+    const hp_inst *live[2] = {fx->base.slot.cur, fx->base.slot.next};
     for (int i = 0; i < HP_MAX_KNOBS; i++) {
         float v = (float)fx->knob[i].value;
         for (int j = 0; j < 2; j++)
@@ -223,7 +170,7 @@ static inline float wet(const hp_inst *in, float model_out, float x, float go, f
 
 static void run_chunk(hp_fx *fx, uint32_t off, int n)
 {
-    hp_slot *s = &fx->slot;
+    hp_slot *s = &fx->base.slot;
     const int nch = fx->nch;
     for (int k = 0; k < nch; k++) {
         const float *x = fx->in[k] + off;
@@ -264,13 +211,13 @@ static void run_chunk(hp_fx *fx, uint32_t off, int n)
 static void run(LV2_Handle h, uint32_t n_samples)
 {
     hp_fx *fx = h;
-    hp_slot *s = &fx->slot;
-    hiss_fpguard fp = hiss_fp_enter();
-    hp_patch_read(s, &fx->host.uris, fx->control);
+    hp_slot *s = &fx->base.slot;
+    const int chunk = fx->base.chunk;
+    hiss_fpguard fp = hp_plugin_run_begin(&fx->base);
     hp_slot_begin(s);
     set_targets(fx);
     for (uint32_t done = 0; done < n_samples;) {
-        int n = n_samples - done < (uint32_t)fx->chunk ? (int)(n_samples - done) : fx->chunk;
+        int n = n_samples - done < (uint32_t)chunk ? (int)(n_samples - done) : chunk;
         if (!knobs_settled(fx) && n > HP_KNOB_CHUNK)
             n = HP_KNOB_CHUNK;
         int fl = hp_slot_fade_left(s);
@@ -282,58 +229,15 @@ static void run(LV2_Handle h, uint32_t n_samples)
     }
     if (fx->p_latency)
         *fx->p_latency = (float)hp_slot_newest(s)->latency;
-    if (fx->notify)
-        hp_patch_write(s, &fx->host.uris, &fx->forge, fx->notify);
-    hiss_fp_leave(fp);
-}
-
-static void cleanup(LV2_Handle h)
-{
-    hp_fx *fx = h;
-    hp_slot_destroy(&fx->slot);
-    free(fx->mem);
-    free(fx);
-}
-
-static LV2_Worker_Status work(LV2_Handle h, LV2_Worker_Respond_Function respond,
-                              LV2_Worker_Respond_Handle handle, uint32_t size, const void *data)
-{
-    return hp_slot_work(&((hp_fx *)h)->slot, respond, handle, size, data);
-}
-
-static LV2_Worker_Status work_response(LV2_Handle h, uint32_t size, const void *data)
-{
-    return hp_slot_work_response(&((hp_fx *)h)->slot, size, data);
-}
-
-static LV2_State_Status save(LV2_Handle h, LV2_State_Store_Function store, LV2_State_Handle handle,
-                             uint32_t flags, const LV2_Feature *const *features)
-{
-    return hp_state_save(&((hp_fx *)h)->slot, store, handle, flags, features);
-}
-
-static LV2_State_Status restore(LV2_Handle h, LV2_State_Retrieve_Function retrieve,
-                                LV2_State_Handle handle, uint32_t flags,
-                                const LV2_Feature *const *features)
-{
-    return hp_state_restore(&((hp_fx *)h)->slot, retrieve, handle, flags, features);
-}
-
-static const void *extension_data(const char *uri)
-{
-    static const LV2_Worker_Interface worker = {work, work_response, NULL};
-    static const LV2_State_Interface state = {save, restore};
-    if (strcmp(uri, LV2_WORKER__interface) == 0)
-        return &worker;
-    if (strcmp(uri, LV2_STATE__interface) == 0)
-        return &state;
-    return NULL;
+    hp_plugin_run_end(&fx->base, fp);
 }
 
 static const LV2_Descriptor fx_mono = {HP_URI_FX, instantiate, connect_port, activate, run,
-                                       deactivate, cleanup, extension_data};
+                                       hp_plugin_deactivate, hp_plugin_cleanup,
+                                       hp_plugin_extension_data};
 static const LV2_Descriptor fx_stereo = {HP_URI_FX_STEREO, instantiate, connect_port, activate, run,
-                                         deactivate, cleanup, extension_data};
+                                         hp_plugin_deactivate, hp_plugin_cleanup,
+                                         hp_plugin_extension_data};
 
 const LV2_Descriptor *hp_fx_descriptor(int stereo)
 {

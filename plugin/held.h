@@ -1,6 +1,6 @@
 /* What the keys, the sustain pedal and the pitch bend are doing now, followed from the MIDI the
- * synth receives, so that a synth built while notes sound (a model swap, new voices or
- * sampling settings) carries them on instead of falling silent. Real-time safe. */
+ * synth receives, so that a synth built while notes sound (a model swap, another voice count)
+ * carries them on instead of falling silent. Real-time safe. */
 #ifndef HP_HELD_H
 #define HP_HELD_H
 

@@ -14,9 +14,9 @@
 #define HP_TEXT_MAX 1024
 #define HP_LABEL_MAX 96
 
-/* What an instance is built with besides its model file: settings that can only change by
- * building the instance again (the synth allocates its voices and fixes its sampling settings
- * at create). The FX plugin leaves them zero. */
+/* What an instance is built with besides its model file. Only the voice count needs a new
+ * build (the synth allocates its voices at create); the sampling settings and the seed a
+ * running synth takes in place (hp_inst_synth_follow). The FX plugin leaves them zero. */
 typedef struct hp_inst_params {
     int32_t n_voices;
     float temperature;
@@ -28,6 +28,12 @@ static inline int hp_inst_params_equal(const hp_inst_params *a, const hp_inst_pa
 {
     return a->n_voices == b->n_voices && a->temperature == b->temperature && a->top_p == b->top_p &&
            a->seed == b->seed;
+}
+
+/* An instance built with a gives what one built with b would, once it follows b. */
+static inline int hp_inst_same_build(const hp_inst_params *a, const hp_inst_params *b)
+{
+    return a->n_voices == b->n_voices;
 }
 
 typedef struct hp_inst_config {
@@ -54,7 +60,7 @@ typedef struct hp_inst {
     hiss_synth_model *synth_model;
     hiss_synth *synth;
 
-    hp_inst_params params; /* what it was built with */
+    hp_inst_params params; /* what it was built with, and the settings it follows since */
     hp_level level;        /* HP_ERROR: the model loaded but cannot play here (status says why) */
     char path[HP_PATH_MAX];
     char status[HP_TEXT_MAX];
@@ -72,6 +78,12 @@ void hp_inst_free(hp_inst *in);
  * in->params set; fill in the rest, or return -1 with err set. */
 int hp_inst_load_fx(hp_inst *in, const hp_inst_config *cfg, char *err);
 int hp_inst_load_synth(hp_inst *in, const hp_inst_config *cfg, char *err);
+
+/* Real-time: the synth of in (if any) takes p's sampling settings and seed without a rebuild,
+ * each only when it differs from what in has: the draws from the next sample on use the
+ * temperature and top-p, and the notes started from now on draw as in a synth built with the
+ * seed (the note count from zero). in may be NULL. */
+void hp_inst_synth_follow(hp_inst *in, const hp_inst_params *p);
 
 /* Messages cut to the buffer on purpose (vsnprintf keeps gcc's truncation warnings quiet). */
 void hp_text(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -1,5 +1,5 @@
 /* A synth instance: load the model, check the host's rate, create the synth with every voice
- * allocated, warm it up. */
+ * allocated, warm it up; on the audio thread, follow the sampling controls and the seed. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,9 +17,8 @@ static void describe(hp_inst *in)
     for (int i = 0; i < c->n_cond; i++)
         hp_say(s, HP_TEXT_MAX, &len, "%s%s", i ? "," : "",
                hiss_synth_feature_name(hiss_synth_model_feature(in->synth_model, i)));
-    hp_say(s, HP_TEXT_MAX, &len, "; %d voice%s, temperature %g, top-p %g, seed %u", (int)in->params.n_voices,
-           in->params.n_voices == 1 ? "" : "s", (double)in->params.temperature, (double)in->params.top_p,
-           (unsigned)in->params.seed);
+    /* Not the sampling settings or the seed: they change in place, after the status is written. */
+    hp_say(s, HP_TEXT_MAX, &len, "; %d voice%s", (int)in->params.n_voices, in->params.n_voices == 1 ? "" : "s");
 }
 
 /* Sound every voice for a while, so the first notes on the audio thread do not pay for cold
@@ -87,4 +86,21 @@ int hp_inst_load_synth(hp_inst *in, const hp_inst_config *cfg, char *err)
     prewarm(in, cfg);
     describe(in);
     return 0;
+}
+
+void hp_inst_synth_follow(hp_inst *in, const hp_inst_params *p)
+{
+    if (!in || !in->synth)
+        return;
+    if (in->params.temperature != p->temperature || in->params.top_p != p->top_p) {
+        /* The plugin clamps its ports inside the engine's ranges; a refusal keeps the old values. */
+        if (hiss_synth_set_sampling(in->synth, p->temperature, p->top_p) == HISS_OK) {
+            in->params.temperature = p->temperature;
+            in->params.top_p = p->top_p;
+        }
+    }
+    if (in->params.seed != p->seed) {
+        hiss_synth_set_seed(in->synth, p->seed);
+        in->params.seed = p->seed;
+    }
 }

@@ -138,14 +138,15 @@ static void start_fade(hp_slot *s)
     s->publish |= HP_PUB_MODEL | HP_PUB_STATUS | HP_PUB_KNOBS;
 }
 
-/* Build the newest model again when it was built with other parameters than those wanted now;
- * not when the same build was the last one asked for (it failed: the file is gone, say). */
+/* Build the newest model again when it was built for another build than the one wanted now
+ * (hp_inst_same_build: the voice count); not when the same build was the last one asked for
+ * (it failed: the file is gone, say). */
 static void maybe_rebuild(hp_slot *s)
 {
     const hp_inst *n = hp_slot_latest(s);
-    if (!n->path[0] || hp_inst_params_equal(&n->params, &s->want))
+    if (!n->path[0] || hp_inst_same_build(&n->params, &s->want))
         return;
-    if (s->sent_valid && hp_inst_params_equal(&s->sent, &s->want) && strcmp(s->req_path, n->path) == 0)
+    if (s->sent_valid && hp_inst_same_build(&s->sent, &s->want) && strcmp(s->req_path, n->path) == 0)
         return;
     memcpy(s->req_path, n->path, strlen(n->path) + 1);
     s->dirty = 1;

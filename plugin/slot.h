@@ -14,10 +14,11 @@
  * replaces it (the replaced one is freed on the worker).
  *
  * Rebuilds. Every LOAD carries the instance parameters (hp_inst_params) the plugin wants at the
- * time it is scheduled. When the plugin asks for other parameters (hp_slot_set_params), the
- * slot builds the newest model again with them, through the same sequence, so the change
- * crossfades like a swap. A rebuild that failed is not tried again until the parameters or the
- * model change. Loads from restore() take the last parameters run() published. */
+ * time it is scheduled. When the plugin asks for parameters that need another build
+ * (hp_inst_same_build), the slot builds the newest model again with them, through the same
+ * sequence, so the change crossfades like a swap; the others the plugin applies to the
+ * instances in place. A rebuild that failed is not tried again until the build parameters or
+ * the model change. Loads from restore() take the last parameters run() published. */
 #ifndef HP_SLOT_H
 #define HP_SLOT_H
 
@@ -69,7 +70,7 @@ typedef struct hp_slot {
     char state_path[HP_PATH_MAX];
 
     /* `want` as run() last published it, for loads from restore() (a torn read gives other
-     * parameters, which the next run() corrects with a rebuild) */
+     * parameters, which the next run() corrects, with a rebuild where one is needed) */
     _Atomic int32_t shared_voices;
     _Atomic uint32_t shared_temperature, shared_top_p, shared_seed; /* float bits, seed */
 } hp_slot;
@@ -84,8 +85,9 @@ void hp_slot_destroy(hp_slot *s);
 
 /* A patch:Set of the model path (latest wins when several arrive before the worker answers). */
 void hp_slot_request(hp_slot *s, const char *path, uint32_t len);
-/* The parameters instances should be built with, from now on; a change rebuilds the newest model
- * at the next hp_slot_begin. Also callable while the plugin does not run (before restore()). */
+/* The parameters instances should be built with, from now on; a change of the build (see
+ * hp_inst_same_build) rebuilds the newest model at the next hp_slot_begin. Also callable while
+ * the plugin does not run (before restore()). */
 void hp_slot_set_params(hp_slot *s, const hp_inst_params *p);
 /* At the top of run(): hand replaced instances to the worker, schedule the pending request (or a
  * rebuild), start a fade when a loaded model waits. */

@@ -1,32 +1,28 @@
-/* The instrument plugin's DSP: MIDI applied at its frame, output gain, the crossfade between
- * two synths (a model swap, or a rebuild for new voices or sampling settings), and the notes
- * that sound carried over into the new synth. Model loading, state and the notify port are the
- * slot's (shared with every hiss plugin).
+/* The instrument plugin's DSP: MIDI applied at its frame, output gain, the sampling settings and
+ * seed applied to the running synths in place, the crossfade between two synths (a model swap,
+ * or a rebuild for another voice count), and the notes that sound carried over into the new
+ * synth. Model loading, state and the notify port are the slot's, instantiation and the worker
+ * and state interfaces plugin.c's (both shared with every hiss plugin).
  *
  * Mono out: the engine's synth sums its voices into one channel, and a host pans a mono
  * instrument into the bus itself; a second port would carry the same samples again. */
 #include <math.h>
-#include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
-#include <lv2/atom/forge.h>
 #include <lv2/atom/util.h>
 #include <lv2/core/lv2.h>
-#include <lv2/state/state.h>
-#include <lv2/worker/worker.h>
 
 #include "held.h"
 #include "hiss.h"
 #include "hiss_synth.h"
-#include "host.h"
-#include "patch.h"
+#include "plugin.h"
 #include "slot.h"
 #include "smooth.h"
-#include "state.h"
 #include "synth.h"
 
 /* Port indices, the same in hiss.ttl. */
-enum { P_CONTROL = 0, P_NOTIFY, P_GAIN, P_VOICES, P_TEMPERATURE, P_TOP_P, P_SEED, P_OUT };
+enum { P_GAIN = HP_PORT_NOTIFY + 1, P_VOICES, P_TEMPERATURE, P_TOP_P, P_SEED, P_OUT };
 
 #define HP_GAIN_DB_MIN (-60.0f)
 #define HP_GAIN_DB_MAX 12.0f
@@ -43,51 +39,42 @@ enum { P_CONTROL = 0, P_NOTIFY, P_GAIN, P_VOICES, P_TEMPERATURE, P_TOP_P, P_SEED
 #define HP_TOP_P_MIN 0.01f
 
 typedef struct hp_synth {
-    hp_host host;
-    hp_slot slot;
-    LV2_Atom_Forge forge;
-    int chunk;
+    hp_plugin base; /* first: the shared entry points take the handle as an hp_plugin */
 
-    const LV2_Atom_Sequence *control;
-    LV2_Atom_Sequence *notify;
     const float *p_gain, *p_voices, *p_temperature, *p_top_p, *p_seed;
     float *out;
 
-    int first_run;
     hp_smooth gain;
     hp_held held;
     const hp_inst *replayed; /* the fading-in instance that was given the held notes */
 
-    /* [chunk] each, allocated at instantiation */
+    /* [chunk] each, in base.mem */
     float *ya, *yb, *g;
-    float *mem;
 } hp_synth;
-
-static float clampf(float v, float lo, float hi, float dflt)
-{
-    if (!isfinite(v))
-        return dflt;
-    return v < lo ? lo : v > hi ? hi : v;
-}
-
-static double db_to_gain(const float *port)
-{
-    float db = port ? clampf(*port, HP_GAIN_DB_MIN, HP_GAIN_DB_MAX, 0.0f) : 0.0f;
-    return db == 0.0f ? 1.0 : pow(10.0, (double)db / 20.0);
-}
 
 static hp_inst_params read_params(const hp_synth *sy)
 {
     hp_inst_params p;
-    float v = sy->p_voices ? clampf(*sy->p_voices, 1.0f, (float)HISS_SYNTH_MAX_VOICES, HP_DEF_VOICES)
+    float v = sy->p_voices ? hp_clampf(*sy->p_voices, 1.0f, (float)HISS_SYNTH_MAX_VOICES, HP_DEF_VOICES)
                            : HP_DEF_VOICES;
     p.n_voices = (int32_t)lroundf(v);
     p.temperature = sy->p_temperature
-                        ? clampf(*sy->p_temperature, 0.0f, HP_TEMPERATURE_MAX, HP_DEF_TEMPERATURE)
+                        ? hp_clampf(*sy->p_temperature, 0.0f, HP_TEMPERATURE_MAX, HP_DEF_TEMPERATURE)
                         : HP_DEF_TEMPERATURE;
-    p.top_p = sy->p_top_p ? clampf(*sy->p_top_p, HP_TOP_P_MIN, 1.0f, HP_DEF_TOP_P) : HP_DEF_TOP_P;
-    p.seed = sy->p_seed ? (uint32_t)lroundf(clampf(*sy->p_seed, 0.0f, HP_SEED_MAX, 0.0f)) : 0u;
+    p.top_p = sy->p_top_p ? hp_clampf(*sy->p_top_p, HP_TOP_P_MIN, 1.0f, HP_DEF_TOP_P) : HP_DEF_TOP_P;
+    p.seed = sy->p_seed ? (uint32_t)lroundf(hp_clampf(*sy->p_seed, 0.0f, HP_SEED_MAX, 0.0f)) : 0u;
     return p;
+}
+
+/* Not running: build the synth with the controls as the host has set them now (when it has
+ * connected them), so the first run() does not have to build it again. */
+static void prepare_restore(hp_plugin *base)
+{
+    hp_synth *sy = (hp_synth *)base;
+    if (!base->slot.active) {
+        hp_inst_params p = read_params(sy);
+        hp_slot_set_params(&base->slot, &p);
+    }
 }
 
 static LV2_Handle instantiate(const LV2_Descriptor *d, double rate, const char *bundle,
@@ -95,53 +82,28 @@ static LV2_Handle instantiate(const LV2_Descriptor *d, double rate, const char *
 {
     (void)d;
     (void)bundle;
-    hp_synth *sy = calloc(1, sizeof *sy);
+    hp_synth *sy = (hp_synth *)hp_plugin_new(sizeof *sy, rate, features, HISS_IO_SYNTH, 1, HP_MAX_CHUNK,
+                                             HP_PREWARM_FRAMES, 3);
     if (!sy)
         return NULL;
-    const char *missing = hp_host_init(&sy->host, rate, features);
-    if (missing) {
-        lv2_log_error(&sy->host.logger, "hiss: the host does not provide %s\n", missing);
-        free(sy);
-        return NULL;
-    }
-    if (!(rate >= 1000.0 && rate <= 1536000.0)) {
-        lv2_log_error(&sy->host.logger, "hiss: sample rate %g Hz out of range (1000 to 1536000)\n", rate);
-        free(sy);
-        return NULL;
-    }
-    int mb = sy->host.max_block > 0 ? sy->host.max_block : HP_MAX_CHUNK;
-    sy->chunk = mb < HP_MAX_CHUNK ? mb : HP_MAX_CHUNK;
-    hp_inst_config cfg = {HISS_IO_SYNTH, 1, sy->chunk, rate, HP_PREWARM_FRAMES};
-    if (hp_slot_init(&sy->slot, &sy->host, &cfg) != 0) {
-        free(sy);
-        return NULL;
-    }
-    sy->slot.pub_mask = HP_PUB_ALL & ~(uint32_t)HP_PUB_KNOBS; /* no knobs on the synth */
+    sy->base.prepare_restore = prepare_restore;
+    sy->base.slot.pub_mask = HP_PUB_ALL & ~(uint32_t)HP_PUB_KNOBS; /* no knobs on the synth */
     hp_inst_params p = read_params(sy); /* no port connected yet: the defaults */
-    hp_slot_set_params(&sy->slot, &p);
-    size_t c = (size_t)sy->chunk;
-    sy->mem = calloc(3 * c, sizeof(float));
-    if (!sy->mem) {
-        hp_slot_destroy(&sy->slot);
-        free(sy);
-        return NULL;
-    }
-    sy->ya = sy->mem;
-    sy->yb = sy->mem + c;
-    sy->g = sy->mem + 2 * c;
+    hp_slot_set_params(&sy->base.slot, &p);
+    size_t c = (size_t)sy->base.chunk;
+    sy->ya = sy->base.mem;
+    sy->yb = sy->base.mem + c;
+    sy->g = sy->base.mem + 2 * c;
     hp_smooth_init(&sy->gain, rate, HP_SMOOTH_SECONDS);
-    lv2_atom_forge_init(&sy->forge, sy->host.map);
-    sy->first_run = 1;
-    lv2_log_note(&sy->host.logger, "hiss: %s\n", sy->slot.cur->status);
     return sy;
 }
 
 static void connect_port(LV2_Handle h, uint32_t port, void *data)
 {
     hp_synth *sy = h;
+    if (hp_plugin_connect(&sy->base, port, data))
+        return;
     switch (port) {
-    case P_CONTROL: sy->control = data; break;
-    case P_NOTIFY: sy->notify = data; break;
     case P_GAIN: sy->p_gain = data; break;
     case P_VOICES: sy->p_voices = data; break;
     case P_TEMPERATURE: sy->p_temperature = data; break;
@@ -161,25 +123,18 @@ static void reset_inst(hp_inst *in)
 static void activate(LV2_Handle h)
 {
     hp_synth *sy = h;
-    sy->slot.active = 1;
-    sy->slot.publish = HP_PUB_ALL; /* tell the host again what runs */
-    sy->first_run = 1;
+    hp_plugin_activate(&sy->base);
     /* activate() resets the plugin: silence, no note held, the note count from zero. */
-    reset_inst(sy->slot.cur);
-    reset_inst(sy->slot.next);
+    reset_inst(sy->base.slot.cur);
+    reset_inst(sy->base.slot.next);
     hp_held_clear(&sy->held);
     sy->replayed = NULL; /* restore() may have freed it since; with nothing held, a replay is void */
-}
-
-static void deactivate(LV2_Handle h)
-{
-    ((hp_synth *)h)->slot.active = 0;
 }
 
 /* A synth that starts fading in takes over the notes that sound, at the frame it starts. */
 static void carry_over(hp_synth *sy)
 {
-    hp_inst *b = sy->slot.next;
+    hp_inst *b = sy->base.slot.next;
     if (!b) {
         sy->replayed = NULL;
         return;
@@ -194,7 +149,7 @@ static void carry_over(hp_synth *sy)
 static void midi(hp_synth *sy, const uint8_t *msg, uint32_t len)
 {
     hp_held_midi(&sy->held, msg, len);
-    hp_inst *live[2] = {sy->slot.cur, sy->slot.next};
+    hp_inst *live[2] = {sy->base.slot.cur, sy->base.slot.next};
     for (int j = 0; j < 2; j++)
         if (live[j] && live[j]->synth)
             hiss_synth_midi(live[j]->synth, msg, len);
@@ -202,7 +157,7 @@ static void midi(hp_synth *sy, const uint8_t *msg, uint32_t len)
 
 static void run_chunk(hp_synth *sy, uint32_t off, int n)
 {
-    hp_slot *s = &sy->slot;
+    hp_slot *s = &sy->base.slot;
     hp_inst *a = s->cur, *b = s->next;
     for (int t = 0; t < n; t++)
         sy->g[t] = hp_smooth_next(&sy->gain);
@@ -229,9 +184,10 @@ static void run_chunk(hp_synth *sy, uint32_t off, int n)
  * and at the size of the work buffers. */
 static void render(hp_synth *sy, uint32_t from, uint32_t to)
 {
-    hp_slot *s = &sy->slot;
+    hp_slot *s = &sy->base.slot;
+    const int chunk = sy->base.chunk;
     while (from < to) {
-        int n = to - from < (uint32_t)sy->chunk ? (int)(to - from) : sy->chunk;
+        int n = to - from < (uint32_t)chunk ? (int)(to - from) : chunk;
         int fl = hp_slot_fade_left(s);
         if (fl > 0 && n > fl)
             n = fl;
@@ -245,24 +201,29 @@ static void render(hp_synth *sy, uint32_t from, uint32_t to)
 static void run(LV2_Handle h, uint32_t n_samples)
 {
     hp_synth *sy = h;
-    hp_slot *s = &sy->slot;
-    const hp_uris *u = &sy->host.uris;
-    hiss_fpguard fp = hiss_fp_enter();
-    hp_patch_read(s, u, sy->control);
+    hp_slot *s = &sy->base.slot;
+    const hp_uris *u = &sy->base.host.uris;
+    hiss_fpguard fp = hp_plugin_run_begin(&sy->base);
     hp_inst_params p = read_params(sy);
     hp_slot_set_params(s, &p);
+    /* Every synth the slot holds, playing or waiting to, follows the sampling controls and the
+     * seed in place; only another voice count builds the synth again (in hp_slot_begin). */
+    hp_inst_synth_follow(s->cur, &p);
+    hp_inst_synth_follow(s->next, &p);
+    hp_inst_synth_follow(s->pending, &p);
     hp_slot_begin(s);
     carry_over(sy);
-    sy->gain.target = db_to_gain(sy->p_gain);
-    if (sy->first_run) {
+    sy->gain.target = hp_db_gain(sy->p_gain, HP_GAIN_DB_MIN, HP_GAIN_DB_MAX);
+    if (sy->base.first_run) {
         hp_smooth_jump(&sy->gain, sy->gain.target);
-        sy->first_run = 0;
+        sy->base.first_run = 0;
     }
     uint32_t done = 0;
-    if (sy->control) {
+    const LV2_Atom_Sequence *control = sy->base.control;
+    if (control) {
         /* Each event at its frame: the output depends on where the events fall, never on where
          * the host cuts the blocks. */
-        LV2_ATOM_SEQUENCE_FOREACH (sy->control, ev) {
+        LV2_ATOM_SEQUENCE_FOREACH (control, ev) {
             if (ev->body.type != u->midi_MidiEvent)
                 continue;
             int64_t f = ev->time.frames;
@@ -273,63 +234,11 @@ static void run(LV2_Handle h, uint32_t n_samples)
         }
     }
     render(sy, done, n_samples);
-    if (sy->notify)
-        hp_patch_write(s, u, &sy->forge, sy->notify);
-    hiss_fp_leave(fp);
-}
-
-static void cleanup(LV2_Handle h)
-{
-    hp_synth *sy = h;
-    hp_slot_destroy(&sy->slot);
-    free(sy->mem);
-    free(sy);
-}
-
-static LV2_Worker_Status work(LV2_Handle h, LV2_Worker_Respond_Function respond,
-                              LV2_Worker_Respond_Handle handle, uint32_t size, const void *data)
-{
-    return hp_slot_work(&((hp_synth *)h)->slot, respond, handle, size, data);
-}
-
-static LV2_Worker_Status work_response(LV2_Handle h, uint32_t size, const void *data)
-{
-    return hp_slot_work_response(&((hp_synth *)h)->slot, size, data);
-}
-
-static LV2_State_Status save(LV2_Handle h, LV2_State_Store_Function store, LV2_State_Handle handle,
-                             uint32_t flags, const LV2_Feature *const *features)
-{
-    return hp_state_save(&((hp_synth *)h)->slot, store, handle, flags, features);
-}
-
-static LV2_State_Status restore(LV2_Handle h, LV2_State_Retrieve_Function retrieve,
-                                LV2_State_Handle handle, uint32_t flags,
-                                const LV2_Feature *const *features)
-{
-    hp_synth *sy = h;
-    /* Not running: build the synth with the controls as the host has set them now (when it has
-     * connected them), so the first run() does not have to build it again. */
-    if (!sy->slot.active) {
-        hp_inst_params p = read_params(sy);
-        hp_slot_set_params(&sy->slot, &p);
-    }
-    return hp_state_restore(&sy->slot, retrieve, handle, flags, features);
-}
-
-static const void *extension_data(const char *uri)
-{
-    static const LV2_Worker_Interface worker = {work, work_response, NULL};
-    static const LV2_State_Interface state = {save, restore};
-    if (strcmp(uri, LV2_WORKER__interface) == 0)
-        return &worker;
-    if (strcmp(uri, LV2_STATE__interface) == 0)
-        return &state;
-    return NULL;
+    hp_plugin_run_end(&sy->base, fp);
 }
 
 static const LV2_Descriptor synth = {HP_URI_SYNTH, instantiate, connect_port, activate, run,
-                                     deactivate, cleanup, extension_data};
+                                     hp_plugin_deactivate, hp_plugin_cleanup, hp_plugin_extension_data};
 
 const LV2_Descriptor *hp_synth_descriptor(void)
 {

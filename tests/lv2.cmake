@@ -18,7 +18,7 @@ set(HISS_LV2_TMP ${CMAKE_CURRENT_BINARY_DIR}/lv2-tmp)
 set(HISS_LV2_BUNDLE_DIR ${HISS_LV2_DIR}/hiss.lv2)
 
 add_executable(hiss-lv2-test ${HISS_LV2_TEST_DIR}/test_plugin.c ${HISS_LV2_TEST_DIR}/host.c
-                             ${HISS_LV2_TEST_DIR}/models.c ${HISS_LV2_TEST_DIR}/wav.c)
+                             ${HISS_LV2_TEST_DIR}/kit.c ${HISS_LV2_TEST_DIR}/models.c ${HISS_LV2_TEST_DIR}/wav.c)
 target_link_libraries(hiss-lv2-test PRIVATE hiss_static PkgConfig::LILV Threads::Threads m ${CMAKE_DL_LIBS})
 add_dependencies(hiss-lv2-test hiss_lv2)
 
@@ -49,7 +49,8 @@ set_tests_properties(lv2_rt PROPERTIES
 
 # The Synth plugin: the same host, against the engine's hiss_synth API.
 add_executable(hiss-lv2-synth-test ${HISS_LV2_TEST_DIR}/test_synth.c ${HISS_LV2_TEST_DIR}/host.c
-                                   ${HISS_LV2_TEST_DIR}/models.c ${HISS_LV2_TEST_DIR}/synth_models.c)
+                                   ${HISS_LV2_TEST_DIR}/kit.c ${HISS_LV2_TEST_DIR}/models.c
+                                   ${HISS_LV2_TEST_DIR}/synth_models.c)
 target_link_libraries(hiss-lv2-synth-test PRIVATE hiss_static PkgConfig::LILV Threads::Threads m ${CMAKE_DL_LIBS})
 add_dependencies(hiss-lv2-synth-test hiss_lv2)
 foreach(mode deferred immediate threaded)
@@ -71,7 +72,8 @@ set_tests_properties(lv2_stress PROPERTIES TIMEOUT 600)
 # Real hosts. They run in real time (jackd's dummy driver) or start a whole DAW: nosan.
 pkg_check_modules(JACK QUIET IMPORTED_TARGET jack)
 if(JACK_FOUND)
-  add_executable(hiss-jack-check ${HISS_LV2_TEST_DIR}/jack_check.c ${HISS_LV2_TEST_DIR}/models.c)
+  add_executable(hiss-jack-check ${HISS_LV2_TEST_DIR}/jack_check.c ${HISS_LV2_TEST_DIR}/jack_util.c
+                                 ${HISS_LV2_TEST_DIR}/models.c)
   target_link_libraries(hiss-jack-check PRIVATE hiss_static PkgConfig::JACK m)
   foreach(kind fx fx-stereo)
     add_test(NAME lv2_jalv_${kind}
@@ -79,7 +81,8 @@ if(JACK_FOUND)
                      ${HISS_LV2_TMP}/jalv_${kind} ${kind})
     set_tests_properties(lv2_jalv_${kind} PROPERTIES SKIP_RETURN_CODE 77 LABELS nosan TIMEOUT 180)
   endforeach()
-  add_executable(hiss-jack-synth-check ${HISS_LV2_TEST_DIR}/jack_synth_check.c ${HISS_LV2_TEST_DIR}/synth_models.c)
+  add_executable(hiss-jack-synth-check ${HISS_LV2_TEST_DIR}/jack_synth_check.c ${HISS_LV2_TEST_DIR}/jack_util.c
+                                       ${HISS_LV2_TEST_DIR}/synth_models.c)
   target_link_libraries(hiss-jack-synth-check PRIVATE hiss_static PkgConfig::JACK m)
   add_test(NAME lv2_jalv_synth
            COMMAND sh ${HISS_LV2_TEST_DIR}/jalv_synth.sh ${HISS_LV2_DIR} $<TARGET_FILE:hiss-lv2-synth-test>

@@ -1,35 +1,16 @@
 -- Ardour 7 headless (ardour7-lua), "None (Dummy)" backend: a MIDI track playing a MIDI region
 -- into hiss Synth (a preset of a random synth model), routed to master input 1 alone, exported as
--- 32-bit float WAV. Settings come from the environment (see ardour_synth.sh).
+-- 32-bit float WAV. Settings come from the environment (see ardour_synth.sh); what the FX
+-- plugin's script does alike is in ardour_lib.lua.
 -- Ardour's Lua has no call that makes an empty MIDI region, so the script records a short take
 -- from Ardour's own virtual-keyboard port (one note), then replaces its notes with HISS_NOTES:
 -- "start:length:key:velocity,..." in ticks of 1/1920 beat at Ardour's default 120 bpm.
--- With HISS_RELOAD set, it loads the session saved by the first run instead (moved elsewhere
--- meanwhile: the plugin's state must still find its model) and exports it again.
-local function fail(msg)
-  print("FAIL: " .. msg)
-  error(msg) -- stops the script; ardour_synth.sh then finds no export
-end
-
-local function env(k)
-  local v = os.getenv(k)
-  if not v then fail("missing environment variable " .. k) end
-  return v
-end
+local lib = dofile(assert(os.getenv("HISS_LUA_LIB"), "missing environment variable HISS_LUA_LIB"))
+local fail, env = lib.fail, lib.env
 
 local rate = tonumber(env("HISS_RATE"))
 local seconds = tonumber(env("HISS_SECONDS"))
 AudioEngine:set_backend("None (Dummy)", "", "")
-
-local function export(s)
-  local e = s:simple_export()
-  if not e:set_preset(env("HISS_EXPORT_PRESET")) then fail("export preset not found") end
-  e:set_folder(env("HISS_EXPORT_DIR"))
-  e:set_name("hiss-export")
-  e:set_range(0, math.floor(seconds * rate))
-  if not e:run_export() then fail("export failed") end
-  print("exported")
-end
 
 local function record_take(s, t)
   local vk = nil
@@ -91,37 +72,8 @@ local function build(s)
   print("region of " .. count .. " notes (key@beat:tick) " .. table.concat(placed, " ") ..
         ", " .. r:length():samples() .. " samples long")
 
-  local p = ARDOUR.LuaAPI.new_plugin(s, env("HISS_URI"), ARDOUR.PluginType.LV2, env("HISS_PRESET"))
-  if p:isnil() then fail("Ardour does not find " .. env("HISS_URI")) end
-  if t:add_processor_by_index(p, 0, nil, true) ~= 0 then fail("cannot add the plugin") end
-  print("inserted " .. p:display_name() .. " with preset " .. env("HISS_PRESET") .. " on MIDI track synth")
-
-  -- New tracks are auto-connected by a background thread: let it finish, then route by hand.
-  sleep(1)
-  local master_in = s:master_out():input()
-  t:output():disconnect_all(nil)
-  t:output():audio(0):connect(master_in:audio(0):name())
-  sleep(1)
-  for j = 0, 1 do
-    if t:output():audio(0):connected_to(master_in:audio(j):name()) ~= (j == 0) then
-      fail("track output is " .. (j == 0 and "not " or "") .. "connected to master input " .. (j + 1))
-    end
-  end
-  print("routing: synth -> master in 1")
+  lib.insert_plugin(s, t, "MIDI track synth")
+  lib.route(s, {t})
 end
 
-local s
-if os.getenv("HISS_RELOAD") then
-  s = load_session(env("HISS_SESSION"), "hiss")
-  if not s then fail("cannot load the session " .. env("HISS_SESSION")) end
-  print("reloaded " .. env("HISS_SESSION"))
-  export(s)
-else
-  s = create_session(env("HISS_SESSION"), "hiss", rate)
-  if not s then fail("cannot create the session " .. env("HISS_SESSION")) end
-  build(s)
-  export(s)
-  s:save_state("", false, false, false, false, false)
-end
-close_session()
-quit()
+lib.run(rate, seconds, build)

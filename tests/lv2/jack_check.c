@@ -10,7 +10,6 @@
  * the plugin passes the silence through (exact zeros); the first non-zero output frame T is the
  * swap (the crossfade's first gain is above 0). The engine, started at T on the same input
  * (knobs at the preset's 0.5), must give the recorded output after the 20 ms crossfade. */
-#include <errno.h>
 #include <jack/jack.h>
 #include <math.h>
 #include <stdatomic.h>
@@ -20,7 +19,10 @@
 #include <time.h>
 
 #include "hiss.h"
+#include "jack_util.h"
 #include "models.h"
+
+#define WHO "hiss-jack-check"
 
 typedef struct io {
     jack_client_t *play, *rec;
@@ -76,24 +78,6 @@ static int rec_cb(jack_nframes_t n, void *arg)
     return 0;
 }
 
-static void nap(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-static int connect_retry(jack_client_t *c, const char *a, const char *b)
-{
-    for (int i = 0; i < 200; i++) {
-        int r = jack_connect(c, a, b);
-        if (r == 0 || r == EEXIST)
-            return 0;
-        nap(50);
-    }
-    fprintf(stderr, "hiss-jack-check: cannot connect %s to %s\n", a, b);
-    return -1;
-}
-
 int main(int argc, char **argv)
 {
     if (argc != 7) {
@@ -139,12 +123,13 @@ int main(int argc, char **argv)
         char a[256], b[256];
         snprintf(a, sizeof a, "%s:%s", client, sym_in[k]);
         snprintf(b, sizeof b, "%s:%s", client, sym_out[k]);
-        if (connect_retry(c.play, jack_port_name(c.out[k]), a) || connect_retry(c.rec, b, jack_port_name(c.in[k])))
+        if (tj_connect_retry(c.play, jack_port_name(c.out[k]), a, WHO) ||
+            tj_connect_retry(c.rec, b, jack_port_name(c.in[k]), WHO))
             return 1;
     }
     atomic_store(&c.start, 1);
     while (atomic_load(&c.base) < 0)
-        nap(5);
+        tj_nap(5);
     FILE *rf = fopen(ready, "w");
     if (rf)
         fclose(rf);
@@ -153,7 +138,7 @@ int main(int argc, char **argv)
     double limit = (double)c.total / rate + 60.0;
     time_t t0 = time(NULL);
     while (atomic_load(&c.recorded) < c.total && difftime(time(NULL), t0) < limit)
-        nap(20);
+        tj_nap(20);
     jack_deactivate(c.play);
     jack_deactivate(c.rec);
     jack_client_close(c.play);

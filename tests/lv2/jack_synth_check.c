@@ -10,7 +10,6 @@
  * note-on, and no class decodes to 0, so the first non-zero output frame F is the first note-on
  * the host received. From F on, the engine (hiss_synth API, the plugin's default controls) fed
  * every recorded event at its frame must give the recorded output. */
-#include <errno.h>
 #include <jack/jack.h>
 #include <jack/midiport.h>
 #include <math.h>
@@ -20,7 +19,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "jack_util.h"
 #include "synth_models.h"
+
+#define WHO "hiss-jack-synth-check"
 
 #define MAX_EV 8192
 
@@ -80,24 +82,6 @@ static int process(jack_nframes_t n, void *arg)
     return 0;
 }
 
-static void nap(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-static int connect_retry(jack_client_t *c, const char *a, const char *b)
-{
-    for (int i = 0; i < 200; i++) {
-        int rc = jack_connect(c, a, b);
-        if (rc == 0 || rc == EEXIST)
-            return 0;
-        nap(50);
-    }
-    fprintf(stderr, "hiss-jack-synth-check: cannot connect %s to %s\n", a, b);
-    return -1;
-}
-
 int main(int argc, char **argv)
 {
     if (argc != 5) {
@@ -131,15 +115,16 @@ int main(int argc, char **argv)
     snprintf(out, sizeof out, "%s:out", client);
     snprintf(ctl, sizeof ctl, "%s:control", client);
     /* Recorder first: from then on it hears all the host can hear. */
-    if (connect_retry(r.c, out, jack_port_name(r.audio)) || connect_retry(r.c, source, jack_port_name(r.midi)))
+    if (tj_connect_retry(r.c, out, jack_port_name(r.audio), WHO) ||
+        tj_connect_retry(r.c, source, jack_port_name(r.midi), WHO))
         return 1;
     atomic_store(&r.armed, 1);
-    if (connect_retry(r.c, source, ctl))
+    if (tj_connect_retry(r.c, source, ctl, WHO))
         return 1;
     printf("recording %s and the MIDI of %s for %.1f s at %g Hz\n", out, source, r.total / rate, rate);
     time_t t0 = time(NULL);
     while (atomic_load(&r.recorded) < r.total && difftime(time(NULL), t0) < r.total / rate + 60.0)
-        nap(20);
+        tj_nap(20);
     jack_deactivate(r.c);
     jack_client_close(r.c);
     if (atomic_load(&r.recorded) < r.total) {

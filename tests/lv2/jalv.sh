@@ -16,23 +16,8 @@ model="$lv2dir/hiss.lv2/models/$label.safetensors"
 nch=1; [ "$kind" = fx-stereo ] && nch=2
 
 rm -rf "$tmp" && mkdir -p "$tmp"
-# A fixed name per kind: JACK frees a dead server's registry slot only when a server of the same
-# name starts again, and it has 8 slots.
-server="hiss_jalv_$kind"
-export JACK_DEFAULT_SERVER="$server" JACK_NO_AUDIO_RESERVATION=1 JACK_NO_START_SERVER=1
-pids=""
-cleanup() {
-    exec 3>&- 2>/dev/null
-    for p in $pids; do kill "$p" 2>/dev/null; done
-    sleep 0.5
-    for p in $pids; do kill -9 "$p" 2>/dev/null; done
-}
-trap cleanup EXIT INT TERM
-
-# -S: the server waits for every client each period, so a slow period is late, never dropped.
-jackd --no-realtime -n "$server" -S -t 10000 -d dummy -r 48000 -p 1024 >"$tmp/jackd.log" 2>&1 &
-pids="$!"
-jack_wait -w -t 20 >/dev/null 2>&1 || { cat "$tmp/jackd.log"; echo "FAIL: jackd did not start"; exit 1; }
+. "$(dirname "$0")/jack_lib.sh"
+jack_start "hiss_jalv_$kind" 48000 1024
 
 mkfifo "$tmp/jalv.in"
 LV2_PATH="$lv2dir" jalv -n hissfx -x "https://hiss-audio.org/plugins/$kind" <"$tmp/jalv.in" >"$tmp/jalv.log" 2>&1 &

@@ -20,23 +20,8 @@ cp "$lv2dir/hiss.lv2/hiss.so" "$lv2dir/hiss.lv2/hiss.ttl" "$tmp/lv2/hiss.lv2/" &
 preset=https://hiss-audio.org/presets/synth/jalv-synth
 model="$tmp/lv2/hiss.lv2/models/jalv-synth.safetensors"
 
-# A fixed server name: JACK frees a dead server's registry slot only when a server of the same
-# name starts again, and it has 8 slots.
-server=hiss_jalv_synth
-export JACK_DEFAULT_SERVER="$server" JACK_NO_AUDIO_RESERVATION=1 JACK_NO_START_SERVER=1
-pids=""
-cleanup() {
-    exec 3>&- 2>/dev/null
-    for p in $pids; do kill "$p" 2>/dev/null; done
-    sleep 0.5
-    for p in $pids; do kill -9 "$p" 2>/dev/null; done
-}
-trap cleanup EXIT INT TERM
-
-# -S: the server waits for every client each period, so a slow period is late, never dropped.
-jackd --no-realtime -n "$server" -S -t 10000 -d dummy -r $rate -p 256 >"$tmp/jackd.log" 2>&1 &
-pids="$!"
-jack_wait -w -t 20 >/dev/null 2>&1 || { cat "$tmp/jackd.log"; echo "FAIL: jackd did not start"; exit 1; }
+. "$(dirname "$0")/jack_lib.sh"
+jack_start hiss_jalv_synth $rate 256
 
 mkfifo "$tmp/jalv.in"
 LV2_PATH="$tmp/lv2" jalv -n hisssynth -x https://hiss-audio.org/plugins/synth <"$tmp/jalv.in" >"$tmp/jalv.log" 2>&1 &

@@ -39,6 +39,12 @@ hiss_synth_opts ts_opts(int voices, float temperature, float top_p, uint32_t see
 int ts_render(const char *path, const hiss_synth_opts *o, const ts_event *ev, int n_ev, long start,
               float *out, long n)
 {
+    return ts_render_ctl(path, o, ev, n_ev, NULL, 0, start, out, n);
+}
+
+int ts_render_ctl(const char *path, const hiss_synth_opts *o, const ts_event *ev, int n_ev,
+                  const ts_ctl *ctl, int n_ctl, long start, float *out, long n)
+{
     hiss_synth_model *m = NULL;
     hiss_synth *s = NULL;
     hiss_error e = {0};
@@ -49,15 +55,29 @@ int ts_render(const char *path, const hiss_synth_opts *o, const ts_event *ev, in
     }
     hiss_fpguard fp = hiss_fp_enter();
     long t = 0;
-    int i = 0;
+    int i = 0, j = 0;
     while (i < n_ev && ev[i].frame < start)
         i++;
+    while (j < n_ctl && ctl[j].frame < start)
+        j++;
+    int rc = 0;
     while (t < n) {
-        /* Up to the next event, then the event: the API's own contract for sample positions. */
-        long until = i < n_ev && ev[i].frame - start < n ? ev[i].frame - start : n;
+        /* Up to the next event or change, then the changes and the events: the API's own
+         * contract for sample positions. */
+        long until = n;
+        if (i < n_ev && ev[i].frame - start < until)
+            until = ev[i].frame - start;
+        if (j < n_ctl && ctl[j].frame - start < until)
+            until = ctl[j].frame - start;
         if (until > t) {
             hiss_synth_process(s, out + t, (int)(until - t));
             t = until;
+        }
+        for (; j < n_ctl && ctl[j].frame - start == t; j++) {
+            if (ctl[j].is_seed)
+                hiss_synth_set_seed(s, ctl[j].seed);
+            else if (hiss_synth_set_sampling(s, ctl[j].temperature, ctl[j].top_p) != HISS_OK)
+                rc = -1;
         }
         while (i < n_ev && ev[i].frame - start == t) {
             hiss_synth_midi(s, ev[i].msg, ev[i].len);
@@ -67,7 +87,9 @@ int ts_render(const char *path, const hiss_synth_opts *o, const ts_event *ev, in
     hiss_fp_leave(fp);
     hiss_synth_free(s);
     hiss_synth_model_free(m);
-    return 0;
+    if (rc != 0)
+        fprintf(stderr, "ts_render: %s: the engine refused a sampling setting\n", path);
+    return rc;
 }
 
 int ts_held_at(const ts_event *ev, int n_ev, long at, ts_event *out)

@@ -26,6 +26,21 @@ hiss_synth_opts ts_opts(int voices, float temperature, float top_p, uint32_t see
 int ts_render(const char *path, const hiss_synth_opts *o, const ts_event *ev, int n_ev, long start,
               float *out, long n);
 
+/* A control change made through the engine's real-time setters, as the plugin makes it at the
+ * first frame of a block: hiss_synth_set_seed(seed) when is_seed, else
+ * hiss_synth_set_sampling(temperature, top_p). */
+typedef struct ts_ctl {
+    long frame;
+    int is_seed;
+    float temperature, top_p;
+    uint64_t seed;
+} ts_ctl;
+
+/* ts_render with the changes ctl[0..n_ctl) (in frame order) too: each with start <= frame
+ * applied before the MIDI events of its frame. */
+int ts_render_ctl(const char *path, const hiss_synth_opts *o, const ts_event *ev, int n_ev,
+                  const ts_ctl *ctl, int n_ctl, long start, float *out, long n);
+
 /* The events a synth built at frame `at` is given so the notes held then sound on, following the
  * plugin's documented rule (README, hiss.ttl): pitch bend when off centre, sustain when down,
  * then each held key in ascending order at its velocity, with a note-off straight after for a

@@ -23,72 +23,13 @@
 
 #include "hiss.h"
 #include "host.h"
+#include "kit.h"
 #include "models.h"
 #include "wav.h"
-
-#define FX "https://hiss-audio.org/plugins/fx"
-#define FX_STEREO "https://hiss-audio.org/plugins/fx-stereo"
-#define NS "https://hiss-audio.org/ns#"
-#define P_MODEL NS "model"
-#define P_STATUS NS "status"
-#define P_ERROR NS "error"
-#define P_KNOB1 NS "knob1Label"
-#define P_ACTIVE NS "activeKnobs"
-#define SKIP 77
-
-static int failures;
-#define CHECK(cond, ...)                                                  \
-    do {                                                                  \
-        if (!(cond)) {                                                    \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);          \
-            fprintf(stderr, __VA_ARGS__);                                 \
-            fputc('\n', stderr);                                          \
-            failures++;                                                   \
-        }                                                                 \
-    } while (0)
 
 static const char *lv2_dir, *tmp_dir;
 static hh_work_mode mode = HH_WORK_DEFERRED;
 static uint32_t rng = 0x9e3779b9u;
-
-static uint32_t rnd(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 17;
-    rng ^= rng << 5;
-    return rng;
-}
-
-/* Block sizes: mostly random up to max, sometimes 1 or exactly max. */
-static int block_size(int max)
-{
-    uint32_t r = rnd() % 16;
-    if (r == 0)
-        return 1;
-    if (r == 1)
-        return max;
-    return 1 + (int)(rnd() % (uint32_t)max);
-}
-
-static void mkdir_p(const char *path)
-{
-    char buf[4096];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++)
-        if (*p == '/') {
-            *p = '\0';
-            mkdir(buf, 0777);
-            *p = '/';
-        }
-    mkdir(buf, 0777);
-}
-
-static char *path_in(const char *dir, const char *name)
-{
-    char *p = malloc(strlen(dir) + strlen(name) + 2);
-    sprintf(p, "%s/%s", dir, name);
-    return p;
-}
 
 /* ---- a plugin fed from whole buffers in random blocks ---------------------------------------- */
 
@@ -133,7 +74,7 @@ static void feed_block(feed *f, int b)
 static void feed_until(feed *f, long until)
 {
     while (f->pos < until && f->pos < f->n)
-        feed_block(f, block_size(f->max_block));
+        feed_block(f, tk_block_size(&rng, f->max_block));
 }
 
 /* Run until the plugin publishes property = value (NULL: any) after event index `from`; returns
@@ -141,7 +82,7 @@ static void feed_until(feed *f, long until)
 static int feed_until_event(feed *f, const char *prop, const char *value, int from, long limit)
 {
     while (f->pos < limit && f->pos < f->n) {
-        feed_block(f, block_size(f->max_block));
+        feed_block(f, tk_block_size(&rng, f->max_block));
         hh_wait_worker(f->h);
         int i = hh_find(f->h, prop, value, from);
         if (i >= 0)
@@ -151,21 +92,6 @@ static int feed_until_event(feed *f, const char *prop, const char *value, int fr
 }
 
 /* ---- comparisons ------------------------------------------------------------------------------ */
-
-/* Largest |a-b| over [from, to); reports the first frame beyond tol. */
-static double max_err(const float *a, const float *b, long from, long to, double tol, long *bad)
-{
-    double m = 0;
-    *bad = -1;
-    for (long t = from; t < to; t++) {
-        double d = fabs((double)a[t] - (double)b[t]);
-        if (!(d <= m))
-            m = d;
-        if (!(d <= tol) && *bad < 0)
-            *bad = t;
-    }
-    return m;
-}
 
 /* Frames of [from, to) where y leaves the span of a and b (a crossfade must stay inside), and
  * where it is a genuine mixture (away from both). */
@@ -191,11 +117,7 @@ static void check_between(const char *what, const float *y, const float *a, cons
 
 static void check_equal(const char *what, const float *y, const float *ref, long from, long to)
 {
-    long bad;
-    double e = max_err(y, ref, from, to, TOL, &bad);
-    CHECK(bad < 0, "%s: frame %ld: plugin %.9g, engine %.9g (max error %.3g over [%ld, %ld))", what, bad,
-          bad >= 0 ? y[bad] : 0.0, bad >= 0 ? ref[bad] : 0.0, e, from, to);
-    printf("  %s: frames [%ld, %ld): max |plugin - engine| = %.3g\n", what, from, to, e);
+    tk_check_equal(what, y, ref, from, to, TOL);
 }
 
 /* The engine's output for model `path` on in[k][from..n), placed at the same frames of ref. */
@@ -213,11 +135,6 @@ static void engine_from(const char *path, double rate, int nch, float *const *in
         exit(1);
 }
 
-static int contains(const char *hay, const char *needle)
-{
-    return hay && strstr(hay, needle) != NULL;
-}
-
 /* ---- models ---------------------------------------------------------------------------------- */
 
 typedef struct models {
@@ -230,13 +147,13 @@ static models make_models(const char *dir, double rate)
     models m;
     m.dir = strdup(dir);
     mkdir(dir, 0777);
-    char *md = path_in(dir, "models");
+    char *md = tk_path_in(dir, "models");
     mkdir(md, 0777);
-    m.a = path_in(md, "a.safetensors");
-    m.b = path_in(md, "b.safetensors");
-    m.bad = path_in(md, "bad.safetensors");
-    m.missing = path_in(md, "missing.safetensors");
-    m.badrange = path_in(md, "badrange.safetensors");
+    m.a = tk_path_in(md, "a.safetensors");
+    m.b = tk_path_in(md, "b.safetensors");
+    m.bad = tk_path_in(md, "bad.safetensors");
+    m.missing = tk_path_in(md, "missing.safetensors");
+    m.badrange = tk_path_in(md, "badrange.safetensors");
     free(md);
     tm_spec a = {16, 2, 8, 4, 2, 2, rate, 11, "drive,tone", "0:2,-1:1", 0};
     tm_spec b = {12, 1, 4, 3, 2, 0, rate, 22, NULL, NULL, 1};
@@ -259,8 +176,7 @@ static void models_free(models *m)
 
 static hh_host *new_host(const char *uri, double rate, int max_block)
 {
-    hh_opts o = {lv2_dir, uri, rate, max_block, mode, getenv("HISS_LV2_VERBOSE") != NULL};
-    return hh_new(&o);
+    return tk_host(lv2_dir, uri, rate, max_block, mode);
 }
 
 /* Knob defaults (0.5) mapped onto A's ranges: drive 0..2 -> 1, tone -1..1 -> 0. */
@@ -272,11 +188,8 @@ static void case_basic(void)
 {
     const double rate = 16000; /* low, to keep the test short under the sanitizers */
     const long fade = (long)(0.025 * rate); /* the plugin fades over 20 ms; allow 25 */
-    char *sess1 = path_in(tmp_dir, "session1"), *sess2 = path_in(tmp_dir, "session2");
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s' '%s'", sess1, sess2);
-    if (system(cmd) != 0)
-        exit(1);
+    char *sess1 = tk_path_in(tmp_dir, "session1"), *sess2 = tk_path_in(tmp_dir, "session2");
+    tk_sh("rm -rf '%s' '%s'", sess1, sess2);
     models m = make_models(sess1, rate);
     const long n = (long)(1.6 * rate);
     hh_host *h = new_host(FX, rate, 512);
@@ -288,8 +201,8 @@ static void case_basic(void)
     feed_until(&f, (long)(0.1 * rate));
     long asked = f.pos;
     check_equal("no model: output = input", f.out[0], f.in[0], 0, f.pos);
-    CHECK(contains(hh_last(h, P_STATUS), "no model loaded"), "status without a model: %s", hh_last(h, P_STATUS));
-    CHECK(contains(hh_log(h), "no model loaded"), "log without a model: %s", hh_log(h));
+    CHECK(tk_contains(hh_last(h, P_STATUS), "no model loaded"), "status without a model: %s", hh_last(h, P_STATUS));
+    CHECK(tk_contains(hh_log(h), "no model loaded"), "log without a model: %s", hh_log(h));
 
     /* Load A. */
     hh_send_model(h, m.a);
@@ -304,11 +217,11 @@ static void case_basic(void)
     check_equal("before the swap: output = input", f.out[0], f.in[0], 0, s0);
     check_between("none -> A", f.out[0], f.in[0], ref_a, s0, s0 + fade);
     check_equal("model A", f.out[0], ref_a, s0 + fade, f.pos);
-    CHECK(contains(hh_last(h, P_KNOB1), "drive (0 to 2)"), "knob 1 label: %s", hh_last(h, P_KNOB1));
+    CHECK(tk_contains(hh_last(h, P_KNOB1), "drive (0 to 2)"), "knob 1 label: %s", hh_last(h, P_KNOB1));
     CHECK(hh_last(h, P_ACTIVE) && strcmp(hh_last(h, P_ACTIVE), "2") == 0, "active knobs: %s",
           hh_last(h, P_ACTIVE));
-    CHECK(contains(hh_last(h, P_STATUS), "knob 1 = drive"), "status: %s", hh_last(h, P_STATUS));
-    CHECK(contains(hh_last(h, P_STATUS), "3, 4 do nothing"), "status: %s", hh_last(h, P_STATUS));
+    CHECK(tk_contains(hh_last(h, P_STATUS), "knob 1 = drive"), "status: %s", hh_last(h, P_STATUS));
+    CHECK(tk_contains(hh_last(h, P_STATUS), "3, 4 do nothing"), "status: %s", hh_last(h, P_STATUS));
     CHECK(hh_get(h, "latency") == 0.0f, "latency %g", hh_get(h, "latency"));
     hh_state *state_a = hh_save(h, sess1);
 
@@ -321,7 +234,7 @@ static void case_basic(void)
         exit(1);
     long s1 = (long)hh_event_at(h, ev)->frame;
     printf("  model B took over at frame %ld\n", s1);
-    CHECK(contains(hh_last(h, P_STATUS), "no conditioning inputs: knobs 1-4 do nothing"), "status: %s",
+    CHECK(tk_contains(hh_last(h, P_STATUS), "no conditioning inputs: knobs 1-4 do nothing"), "status: %s",
           hh_last(h, P_STATUS));
     CHECK(hh_last(h, P_KNOB1) && hh_last(h, P_KNOB1)[0] == '\0', "knob 1 label for B: '%s'", hh_last(h, P_KNOB1));
 
@@ -332,20 +245,20 @@ static void case_basic(void)
     hh_log_clear(h);
     hh_send_model(h, m.bad);
     ev = feed_until_event(&f, P_ERROR, NULL, from, f.pos + (long)(0.5 * rate));
-    CHECK(ev >= 0 && contains(hh_event_at(h, ev)->value, "bad.safetensors"), "error for the garbage file: %s",
+    CHECK(ev >= 0 && tk_contains(hh_event_at(h, ev)->value, "bad.safetensors"), "error for the garbage file: %s",
           ev >= 0 ? hh_event_at(h, ev)->value : "(none)");
-    CHECK(contains(hh_log(h), "bad.safetensors"), "log for the garbage file: %s", hh_log(h));
+    CHECK(tk_contains(hh_log(h), "bad.safetensors"), "log for the garbage file: %s", hh_log(h));
     printf("  garbage model refused: %s\n", ev >= 0 ? hh_event_at(h, ev)->value : "");
     from = hh_event_count(h);
     hh_send_model(h, m.missing);
     ev = feed_until_event(&f, P_ERROR, NULL, from, f.pos + (long)(0.5 * rate));
-    CHECK(ev >= 0 && contains(hh_event_at(h, ev)->value, "missing.safetensors"), "error for the missing file: %s",
+    CHECK(ev >= 0 && tk_contains(hh_event_at(h, ev)->value, "missing.safetensors"), "error for the missing file: %s",
           ev >= 0 ? hh_event_at(h, ev)->value : "(none)");
     from = hh_event_count(h);
     hh_send_model(h, m.badrange);
     ev = feed_until_event(&f, P_ERROR, NULL, from, f.pos + (long)(0.5 * rate));
-    CHECK(ev >= 0 && contains(hh_event_at(h, ev)->value, "badrange.safetensors") &&
-          contains(hh_event_at(h, ev)->value, "hiss.cond_range"), "error for a bad knob range: %s",
+    CHECK(ev >= 0 && tk_contains(hh_event_at(h, ev)->value, "badrange.safetensors") &&
+          tk_contains(hh_event_at(h, ev)->value, "hiss.cond_range"), "error for a bad knob range: %s",
           ev >= 0 ? hh_event_at(h, ev)->value : "(none)");
     printf("  bad knob range refused: %s\n", ev >= 0 ? hh_event_at(h, ev)->value : "");
     CHECK(strcmp(hh_last(h, P_MODEL), m.b) == 0, "after failed loads the model is %s", hh_last(h, P_MODEL));
@@ -371,7 +284,7 @@ static void case_basic(void)
     if (rename(sess1, sess2) != 0)
         exit(1);
     printf("  session moved: %s -> %s\n", sess1, sess2);
-    char *b2 = path_in(sess2, "models/b.safetensors"), *a2 = path_in(sess2, "models/a.safetensors");
+    char *b2 = tk_path_in(sess2, "models/b.safetensors"), *a2 = tk_path_in(sess2, "models/a.safetensors");
     h = new_host(FX, rate, 256);
     CHECK(hh_restore(h, state_b, sess2) == 0, "restore failed");
     hh_activate(h);
@@ -413,7 +326,7 @@ static void case_params(void)
 {
     const double rate = 16000;
     const long fade = (long)(0.025 * rate);
-    char *dir = path_in(tmp_dir, "params");
+    char *dir = tk_path_in(tmp_dir, "params");
     models m = make_models(dir, rate);
     const long n = (long)(2.5 * rate);
     hh_host *h = new_host(FX, rate, 333);
@@ -504,7 +417,7 @@ static void case_params(void)
     for (long t = 0; t < n; t++)
         tail_ref[t] = (float)g_to * ((1.0f - mix) * xc[t] + mix * m_out[t]);
     long bad;
-    double e = max_err(f.out[0], tail_ref, tail, n, 1e-6, &bad);
+    double e = tk_max_err(f.out[0], tail_ref, tail, n, 1e-6, &bad);
     CHECK(bad < 0, "after the gain change settles: frame %ld differs by %.3g", bad, e);
     printf("  settled after 300 ms: max error %.3g\n", e);
     for (long t = 0; t < n; t++)
@@ -526,7 +439,7 @@ static void case_stereo(void)
 {
     const double rate = 16000;
     const long fade = (long)(0.025 * rate);
-    char *dir = path_in(tmp_dir, "stereo");
+    char *dir = tk_path_in(tmp_dir, "stereo");
     models m = make_models(dir, rate);
     const long n = (long)(1.0 * rate);
     hh_host *h = new_host(FX_STEREO, rate, 1024);
@@ -564,7 +477,7 @@ static void case_rate(void)
 {
     const double host_rate = 44100, model_rate = 48000;
     const long fade = (long)(0.025 * host_rate);
-    char *dir = path_in(tmp_dir, "rate");
+    char *dir = tk_path_in(tmp_dir, "rate");
     models m = make_models(dir, model_rate);
     const long n = (long)(1.0 * host_rate);
     hh_host *h = new_host(FX, host_rate, 512);
@@ -577,9 +490,9 @@ static void case_rate(void)
         exit(1);
     long s0 = (long)hh_event_at(h, ev)->frame;
     feed_until(&f, n);
-    CHECK(contains(hh_log(h), "delta mode") && contains(hh_log(h), "44100"), "the log does not say the rates "
+    CHECK(tk_contains(hh_log(h), "delta mode") && tk_contains(hh_log(h), "44100"), "the log does not say the rates "
           "differ and delta mode is used: %s", hh_log(h));
-    CHECK(contains(hh_last(h, P_STATUS), "delta mode"), "status: %s", hh_last(h, P_STATUS));
+    CHECK(tk_contains(hh_last(h, P_STATUS), "delta mode"), "status: %s", hh_last(h, P_STATUS));
     printf("  status: %s\n", hh_last(h, P_STATUS));
     float *ref = malloc((size_t)n * sizeof(float));
     engine_from(m.b, host_rate, 1, f.in, &ref, s0, n, NULL, 0);
@@ -653,7 +566,7 @@ static int case_presets(void)
 static void case_render(const char *render)
 {
     const double rate = 16000;
-    char *dir = path_in(tmp_dir, "render");
+    char *dir = tk_path_in(tmp_dir, "render");
     models m = make_models(dir, rate);
     const long n = (long)(1.0 * rate);
     float *x[2] = {malloc((size_t)n * sizeof(float)), malloc((size_t)n * sizeof(float))};
@@ -664,7 +577,7 @@ static void case_render(const char *render)
         inter[2 * t] = x[0][t];
         inter[2 * t + 1] = x[1][t];
     }
-    char *in_wav = path_in(dir, "in.wav"), *out_wav = path_in(dir, "render-out.wav");
+    char *in_wav = tk_path_in(dir, "in.wav"), *out_wav = tk_path_in(dir, "render-out.wav");
     if (tw_write(in_wav, 2, rate, inter, n) != 0)
         exit(1);
     /* Knob 1 = 0.3 of drive's 0..2, knob 2 = 0.9 of tone's -1..1. */
@@ -702,7 +615,7 @@ static void case_render(const char *render)
     }
     long bad;
     for (int k = 0; k < 2; k++) {
-        double e = max_err(f.out[k], ref[k], 0, n, 1e-5, &bad);
+        double e = tk_max_err(f.out[k], ref[k], 0, n, 1e-5, &bad);
         CHECK(bad < 0, "channel %d frame %ld: plugin %.9g, hiss-render %.9g", k, bad, bad >= 0 ? f.out[k][bad] : 0.0,
               bad >= 0 ? ref[k][bad] : 0.0);
         printf("  channel %d: frames [0, %ld): max |plugin - hiss-render| = %.3g\n", k, n, e);
@@ -725,35 +638,11 @@ static void case_render(const char *render)
 
 static int case_rt(void)
 {
-    if (!hh_rtcheck_present()) {
-        fprintf(stderr, "FAIL: rtcheck.so is not preloaded (LD_PRELOAD); the real-time test cannot count\n");
+    if (tk_rt_control() != 0)
         return 1;
-    }
-    /* The checker must see what it claims to count. */
-    hh_rtcheck_arm(1);
-    void *volatile p = malloc(64);
-    free(p);
-    pthread_mutex_t mx = PTHREAD_MUTEX_INITIALIZER;
-    pthread_mutex_lock(&mx);
-    pthread_mutex_unlock(&mx);
-    FILE *volatile fp = fopen("/dev/null", "r");
-    hh_rtcheck_arm(0);
-    if (fp)
-        fclose(fp);
-    unsigned long control = hh_rtcheck_total();
-    CHECK(control >= 4, "the checker counted %lu of malloc, free, mutex lock, fopen", control);
-    printf("  checker control: malloc, free, lock, fopen counted %lu calls\n", control);
-    void (*reset)(void) = NULL;
-    {
-        extern void hiss_rtcheck_reset(void) __attribute__((weak));
-        reset = hiss_rtcheck_reset;
-    }
-    if (reset)
-        reset();
-    CHECK(hh_rtcheck_total() == 0, "checker reset");
 
     const double rate = 48000;
-    char *dir = path_in(tmp_dir, "rt");
+    char *dir = tk_path_in(tmp_dir, "rt");
     models m = make_models(dir, rate);
     mode = HH_WORK_THREADED;
     hh_host *h = new_host(FX_STEREO, rate, 256);
@@ -761,31 +650,29 @@ static int case_rt(void)
     const long n = (long)(6.0 * rate);
     feed f = feed_new(h, 2, 256, n, 8, rate);
     const char *seq[] = {m.a, m.b, m.bad, m.a, m.missing, m.b, "", m.a};
-    int k = 0, swaps = 0;
+    int k = 0;
     for (int blk = 0; f.pos < n; blk++) {
         if (blk % 40 == 5) {
             hh_send_model(h, seq[k++ % 8]);
             hh_send_get(h, NULL);
         }
         if (blk % 50 == 17)
-            hh_set(h, "knob1", (float)(rnd() % 100) / 100.0f);
+            hh_set(h, "knob1", (float)(tk_rnd(&rng) % 100) / 100.0f);
         if (blk % 90 == 33)
             hh_set(h, "enabled", hh_get(h, "enabled") > 0.5f ? 0.0f : 1.0f);
         if (blk % 70 == 3)
-            hh_set(h, "in_gain", (float)(rnd() % 24) - 12.0f);
+            hh_set(h, "in_gain", (float)(tk_rnd(&rng) % 24) - 12.0f);
         if (blk % 300 == 150) {
             /* restore while running: work() in this thread, answer through the worker ring */
             hh_state *st = hh_save(h, dir);
             hh_restore(h, st, dir);
             hh_state_free(st);
         }
-        feed_block(&f, block_size(256));
+        feed_block(&f, tk_block_size(&rng, 256));
         if (blk % 8 == 0)
             hh_wait_worker(h);
     }
-    for (int i = 0; i < hh_event_count(h); i++)
-        if (strcmp(hh_event_at(h, i)->property, P_MODEL) == 0)
-            swaps++;
+    int swaps = tk_count_events(h, P_MODEL, 0);
     unsigned long total = hh_rtcheck_total();
     if (total)
         hh_rtcheck_report();
@@ -827,9 +714,9 @@ static void *stress_state(void *arg)
 static int case_stress(void)
 {
     const double rate = 8000; /* a 20 ms fade is 160 frames: many swaps per second of audio */
-    char *dir = path_in(tmp_dir, "stress");
+    char *dir = tk_path_in(tmp_dir, "stress");
     mkdir(dir, 0777);
-    char *a = path_in(dir, "s1.safetensors"), *b = path_in(dir, "s2.safetensors");
+    char *a = tk_path_in(dir, "s1.safetensors"), *b = tk_path_in(dir, "s2.safetensors");
     tm_spec sa = {4, 1, 4, 2, 2, 1, rate, 5, "x", NULL, 0}, sb = {6, 1, 2, 3, 1, 0, rate, 6, NULL, NULL, 1};
     if (tm_make(a, &sa) || tm_make(b, &sb))
         return 1;
@@ -848,11 +735,9 @@ static int case_stress(void)
         if (f.pos + 64 > f.n)
             f.pos = 0;
         hh_send_model(h, blk % 2 ? a : b);
-        feed_block(&f, block_size(64));
+        feed_block(&f, tk_block_size(&rng, 64));
         frames += 64;
-        for (int i = 0; i < hh_event_count(h); i++)
-            if (strcmp(hh_event_at(h, i)->property, P_MODEL) == 0)
-                swaps++;
+        swaps += tk_count_events(h, P_MODEL, 0);
         hh_events_clear(h);
     }
     atomic_store(&c.stop, 1);
@@ -898,11 +783,9 @@ int main(int argc, char **argv)
     const char *c = argv[1];
     lv2_dir = argv[2];
     tmp_dir = argv[3];
-    mkdir_p(tmp_dir);
+    tk_mkdir_p(tmp_dir);
     if (argc > 4)
-        mode = strcmp(argv[4], "immediate") == 0 ? HH_WORK_IMMEDIATE
-               : strcmp(argv[4], "threaded") == 0 ? HH_WORK_THREADED
-                                                   : HH_WORK_DEFERRED;
+        mode = tk_mode(argv[4]);
     int rc = 0;
     if (strcmp(c, "basic") == 0)
         case_basic();
@@ -924,11 +807,5 @@ int main(int argc, char **argv)
         fprintf(stderr, "unknown case %s\n", c);
         return 2;
     }
-    if (failures) {
-        fprintf(stderr, "%s: %d check(s) failed\n", c, failures);
-        return 1;
-    }
-    if (rc == 0)
-        printf("%s: all checks passed\n", c);
-    return rc;
+    return tk_finish(c, rc);
 }

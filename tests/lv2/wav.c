@@ -53,6 +53,26 @@ done:
     return frames;
 }
 
+long tw_read_stereo(const char *path, double *rate, float **ch1, float **ch2)
+{
+    int nch = 0;
+    float *s = NULL;
+    long n = tw_read(path, &nch, rate, &s);
+    if (n <= 0 || nch != 2) {
+        fprintf(stderr, "FAIL: %s is not a two-channel 32-bit float WAV\n", path);
+        free(s);
+        return -1;
+    }
+    *ch1 = malloc((size_t)n * sizeof(float));
+    *ch2 = malloc((size_t)n * sizeof(float));
+    for (long t = 0; t < n; t++) {
+        (*ch1)[t] = s[2 * t];
+        (*ch2)[t] = s[2 * t + 1];
+    }
+    free(s);
+    return n;
+}
+
 static void put32(FILE *f, uint32_t v)
 {
     unsigned char b[4] = {(unsigned char)v, (unsigned char)(v >> 8), (unsigned char)(v >> 16),

@@ -6,4 +6,8 @@
 long tw_read(const char *path, int *nch, double *rate, float **samples);
 int tw_write(const char *path, int nch, double rate, const float *samples, long frames);
 
+/* A two-channel float WAV (a host's export) split into its channels; returns frames, or -1
+ * after saying on stderr that the file is not one. */
+long tw_read_stereo(const char *path, double *rate, float **ch1, float **ch2);
+
 #endif

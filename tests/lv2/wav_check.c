@@ -34,20 +34,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: hiss-wav-check EXPORT.wav MODEL SETTLE_S\n");
         return 2;
     }
-    int nch = 0;
     double rate = 0;
-    float *s = NULL;
-    long n = tw_read(argv[1], &nch, &rate, &s);
-    if (n <= 0 || nch != 2) {
-        fprintf(stderr, "FAIL: %s is not a two-channel 32-bit float WAV\n", argv[1]);
+    float *x = NULL, *y = NULL; /* the input as it reached the plugin, the plugin's output */
+    long n = tw_read_stereo(argv[1], &rate, &x, &y);
+    if (n < 0)
         return 1;
-    }
-    float *x = malloc((size_t)n * sizeof(float)), *y = malloc((size_t)n * sizeof(float));
     float *ref = calloc((size_t)n, sizeof(float)), *ref2 = calloc((size_t)n, sizeof(float));
-    for (long t = 0; t < n; t++) {
-        x[t] = s[2 * t];
-        y[t] = s[2 * t + 1];
-    }
     long settle = (long)(atof(argv[3]) * rate);
     if (settle >= n) {
         fprintf(stderr, "FAIL: the export (%ld frames) is shorter than the settling time\n", n);

@@ -1,0 +1,53 @@
+# Sourced by ardour.sh and ardour_synth.sh: Ardour 7 headless (ardour7-lua) with its own config,
+# one run of a test script whose export a checker compares with the engine, and the session
+# moved and reloaded. Uses $tmp (the test's folder) and $here (this folder).
+command -v ardour7-lua >/dev/null 2>&1 || skip "ardour7-lua not found (Debian: apt-get install ardour)"
+
+# ardour_config UUID: a config folder under $tmp whose export preset UUID writes 32-bit float WAV
+# (Ardour's own "BWAV 32float Export" format) into $tmp/out; the settings both scripts share.
+ardour_config() {
+    mkdir -p "$tmp/config/ardour7/export" "$tmp/out"
+    cat >"$tmp/config/ardour7/export/hiss-float.preset" <<XML
+<?xml version="1.0" encoding="UTF-8"?>
+<ExportPreset id="$1" name="hiss float WAV">
+  <ExportFormat id="20b4ab09-6452-4cb3-bd66-b921cdbd2942"/>
+  <ExportFilename>
+    <Folder relative="0" path="$tmp/out"/>
+    <Field name="timespan" enabled="1"/>
+  </ExportFilename>
+</ExportPreset>
+XML
+    [ -f /usr/share/ardour7/export/"BWAV 32float Export.format" ] ||
+        echo "note: Ardour's 'BWAV 32float Export' format file was not found where Debian puts it"
+    export XDG_CONFIG_HOME="$tmp/config" HOME="$tmp" HISS_LUA_LIB="$here/ardour_lib.lua"
+    export HISS_SESSION="$tmp/session" HISS_EXPORT_PRESET="$1" HISS_EXPORT_DIR="$tmp/out"
+}
+
+# ardour_run SCRIPT LOG-NAME PATTERN CHECKER [ARGS...]: run SCRIPT, show its log lines matching
+# PATTERN, then CHECKER EXPORT.wav ARGS...; the test fails when any of it does.
+ardour_run() {
+    script=$1 log=$2 pattern=$3
+    shift 3
+    timeout 120 ardour7-lua "$script" >"$tmp/$log.log" 2>&1
+    rc=$?
+    grep -E "$pattern" "$tmp/$log.log" | head -n 20
+    wav="$HISS_EXPORT_DIR/hiss-export.wav"
+    if [ $rc -ne 0 ] || [ ! -s "$wav" ]; then
+        tail -n 40 "$tmp/$log.log"
+        echo "FAIL: ardour7-lua (exit $rc) did not export $wav"
+        exit 1
+    fi
+    checker=$1
+    shift
+    "$checker" "$wav" "$@" || exit 1
+}
+
+# The saved session, moved: Ardour restores the plugin's state (the model path through map-path)
+# when it loads the session; the next ardour_run reloads it and exports into $tmp/out2.
+ardour_move_session() {
+    mv "$tmp/session" "$tmp/session-moved"
+    mkdir -p "$tmp/out2"
+    sed -i "s|path=\"$tmp/out\"|path=\"$tmp/out2\"|" "$tmp/config/ardour7/export/hiss-float.preset"
+    export HISS_SESSION="$tmp/session-moved" HISS_EXPORT_DIR="$tmp/out2" HISS_RELOAD=1
+    echo "--- the session moved to $HISS_SESSION, reloaded:"
+}
