@@ -21,21 +21,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../check.h"
 #include "hiss.h"
 #include "resampler.h"
 
 static const double PI = 3.14159265358979323846;
-static int failures;
-
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                            \
-            printf(__VA_ARGS__);                                                                   \
-            printf("\n");                                                                          \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
 
 static hiss_model *make_model(double rate, int identity, uint64_t seed)
 {
