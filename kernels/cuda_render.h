@@ -15,7 +15,7 @@ extern "C" {
 
 typedef struct hc_render_stats {
     int segments;       /* segments rendered */
-    int fell_back;      /* 1: a non-finite output sent the file through the CUDA stream */
+    int fell_back;      /* sequences that a non-finite output sent through the CUDA stream */
     double gpu_seconds; /* wall time of the parallel pass, transfers included */
 } hc_render_stats;
 
@@ -24,6 +24,12 @@ typedef struct hc_render_stats {
 hiss_status hc_render_cuda(const hiss_model *m, const float *in, float *out, size_t n,
                            const float *cond, size_t segment, int chunk, hc_render_stats *stats,
                            hiss_error *err);
+/* hiss_render_offline_batch on the GPU, likewise: the sequences are laid end to end (empty ones
+ * skipped) and cut into segments of `segment` samples, so a segment can hold the end of one
+ * sequence, others whole, and the start of the next. */
+hiss_status hc_render_cuda_batch(const hiss_model *m, const float *const *in, float *const *out,
+                                 const size_t *n, int count, const float *const *cond, size_t segment,
+                                 int chunk, hc_render_stats *stats, hiss_error *err);
 
 #ifdef __cplusplus
 }

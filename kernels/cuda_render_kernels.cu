@@ -10,7 +10,12 @@
  *   C  each chunk scans again from its start state and writes y.
  * The rows kernel does everything per sample around the scan: out_proj of the previous layer,
  * residual, RMSNorm, in_proj, the causal conv (recomputing d_conv-1 rows of halo per block),
- * x_proj and delta. The tail kernel does the last out_proj, the final norm and the output. */
+ * x_proj and delta. The tail kernel does the last out_proj, the final norm and the output.
+ * Several sequences laid end to end (q.pos) go through the same launches: at a sequence's first
+ * sample the conv reads zeros instead of the rows before it, and the scan starts from zero. Those
+ * are selects, not products, so a non-finite value in one sequence cannot reach the next. The
+ * kernels that cut are instances of their own (CUT), so one sequence runs the code it ran before
+ * (the checks cost it 3 to 6% when they were there at run time). */
 #include <math.h>
 
 #include "cuda_device.cuh"
@@ -23,7 +28,7 @@ extern "C" size_t rd_rows_smem(const hc_plan *p)
     return (size_t)RD_T * (size_t)(2 * p->di4 + p->dm4 + p->dr4) * sizeof(float);
 }
 
-template <int RW>
+template <int RW, bool CUT>
 __global__ void __launch_bounds__(RD_NT, 2) rd_rows(const rd_params q)
 {
     extern __shared__ float4 rd_smem4[];
@@ -61,10 +66,11 @@ __global__ void __launch_bounds__(RD_NT, 2) rd_rows(const rd_params q)
                 for (int r = 0; r < RW; r++)
                     if (r < nrows) {
                         const int t = tbase + rt + r;
+                        const float *cv = CUT ? q.cond + (size_t)q.seq[t] * p.nc : q.cond;
                         float h = W[p.w_inb + j];
                         h = fmaf(W[p.w_inw + j], q.x[t], h);
                         for (int c = 1; c < p.nin; c++)
-                            h = fmaf(W[p.w_inw + c * p.dm4 + j], q.cond[c - 1], h);
+                            h = fmaf(W[p.w_inw + c * p.dm4 + j], cv[c - 1], h);
                         AH[(rt + r) * p.dm4 + j] = h;
                         if (rt + r >= H)
                             q.Rout[(size_t)t * p.dm4 + j] = h;
@@ -113,6 +119,11 @@ __global__ void __launch_bounds__(RD_NT, 2) rd_rows(const rd_params q)
     /* ---- own samples: xc = silu(conv), [B, C] = W_x xc, dt, delta */
     for (int rt = H + warp * RW; rt < nloc; rt += RD_NW * RW) {
         const int nrows = min(RW, nloc - rt);
+        /* taps below kmin reach before the sample's sequence: they read zeros */
+        int kmin[RW];
+#pragma unroll
+        for (int r = 0; r < RW; r++)
+            kmin[r] = CUT ? max(0, H - q.pos[tbase + rt + min(r, nrows - 1)]) : 0;
         for (int d = lane; d < di; d += 32) {
             float a[RW];
             const float b = Lw[p.w_convb + d];
@@ -122,8 +133,10 @@ __global__ void __launch_bounds__(RD_NT, 2) rd_rows(const rd_params q)
             for (int kk = 0; kk < p.dc; kk++) {
                 const float w = Lw[p.w_conv + kk * p.di4 + d];
 #pragma unroll
-                for (int r = 0; r < RW; r++)
-                    a[r] = fmaf(w, XI[(rt + min(r, nrows - 1) - H + kk) * p.di4 + d], a[r]);
+                for (int r = 0; r < RW; r++) {
+                    const float xv = XI[(rt + min(r, nrows - 1) - H + kk) * p.di4 + d];
+                    a[r] = fmaf(w, !CUT || kk >= kmin[r] ? xv : 0.0f, a[r]);
+                }
             }
 #pragma unroll
             for (int r = 0; r < RW; r++)
@@ -218,8 +231,28 @@ __global__ void __launch_bounds__(RD_NT) rd_tail(const rd_params q)
     }
 }
 
+/* pos and seq of every row of the segment, from the pieces (a binary search per row). */
+__global__ void __launch_bounds__(RD_NT) rd_index(const rd_params q)
+{
+    const int t = blockIdx.x * RD_NT + threadIdx.x;
+    if (t >= q.S)
+        return;
+    int lo = 0, hi = q.npieces - 1;
+    while (lo < hi) {
+        const int mid = (lo + hi + 1) >> 1;
+        if (q.pieces[3 * mid] <= t)
+            lo = mid;
+        else
+            hi = mid - 1;
+    }
+    const int *pc = q.pieces + 3 * lo;
+    const long long at = (long long)pc[2] + (t - pc[0]);
+    q.pos[t] = at < (1 << 30) ? (int)at : 1 << 30;
+    q.seq[t] = pc[1];
+}
+
 /* Pass A: each chunk from a zero state; end states and the chunk's sum of deltas. */
-template <int CPT>
+template <int CPT, bool CUT>
 __global__ void __launch_bounds__(RD_NT, 1) rd_scan_a(const rd_params q)
 {
     const hc_plan &p = q.p;
@@ -238,8 +271,15 @@ __global__ void __launch_bounds__(RD_NT, 1) rd_scan_a(const rd_params q)
     }
     const int t0 = c * q.chunk, t1 = min(q.S, t0 + q.chunk);
     float sum = 0.0f;
+    bool cut = false;
 #pragma unroll 2
     for (int t = t0; t < t1; t++) {
+        if (CUT && q.pos[t] == 0) {
+#pragma unroll
+            for (int j = 0; j < CPT; j++)
+                s[j] = 0.0f;
+            cut = true;
+        }
         const float dl = q.DL[(size_t)t * p.di4 + dd];
         const float dx = dl * q.Y[(size_t)t * p.di4 + dd];
         float b[CPT];
@@ -255,7 +295,7 @@ __global__ void __launch_bounds__(RD_NT, 1) rd_scan_a(const rd_params q)
         if (ok[j])
             se[n0 + j] = s[j];
     if (act && g == 0)
-        q.SD[(size_t)c * p.di4 + d] = sum;
+        q.SD[(size_t)c * p.di4 + d] = cut ? -1.0f : sum;
 }
 
 /* Pass B: one thread per chain walks the chunks; SE becomes each chunk's start state. */
@@ -271,16 +311,15 @@ __global__ void __launch_bounds__(RD_NT) rd_scan_b(const rd_params q)
 #pragma unroll 8
     for (int c = 0; c < q.nch; c++) {
         float *se = q.SE + (size_t)c * p.di * p.ds + i;
-        const float e = *se;
-        const float decay = hc_exp2(A * q.SD[(size_t)c * p.di4 + d]);
+        const float e = *se, sd = q.SD[(size_t)c * p.di4 + d];
         *se = carry;
-        carry = fmaf(decay, carry, e);
+        carry = sd < 0.0f ? e : fmaf(hc_exp2(A * sd), carry, e);
     }
     q.sinit[i] = carry;
 }
 
 /* Pass C: each chunk again from its start state; y = (C s + D xc) silu(z) replaces xc. */
-template <int CPT>
+template <int CPT, bool CUT>
 __global__ void __launch_bounds__(RD_NT, 1) rd_scan_c(const rd_params q)
 {
     const hc_plan &p = q.p;
@@ -303,6 +342,10 @@ __global__ void __launch_bounds__(RD_NT, 1) rd_scan_c(const rd_params q)
     const int t0 = c * q.chunk, t1 = min(q.S, t0 + q.chunk);
 #pragma unroll 2
     for (int t = t0; t < t1; t++) {
+        if (CUT && q.pos[t] == 0)
+#pragma unroll
+            for (int j = 0; j < CPT; j++)
+                s[j] = 0.0f;
         float *yp_row = q.Y + (size_t)t * p.di4;
         const float dl = q.DL[(size_t)t * p.di4 + dd];
         const float xv = yp_row[dd];
@@ -327,28 +370,34 @@ __global__ void __launch_bounds__(RD_NT, 1) rd_scan_c(const rd_params q)
     }
 }
 
-extern "C" const void *rd_kernel(rd_which which, int cpt)
+template <bool CUT> const void *rd_kernel_t(rd_which which, int cpt)
 {
     switch (which) {
-    case RD_ROWS: return cpt == 4 ? (const void *)rd_rows<4> : (const void *)rd_rows<8>;
+    case RD_INDEX: return (const void *)rd_index;
+    case RD_ROWS: return cpt == 4 ? (const void *)rd_rows<4, CUT> : (const void *)rd_rows<8, CUT>;
     case RD_TAIL: return (const void *)rd_tail;
     case RD_SCAN_B: return (const void *)rd_scan_b;
     case RD_SCAN_A:
         switch (cpt) {
-        case 1: return (const void *)rd_scan_a<1>;
-        case 2: return (const void *)rd_scan_a<2>;
-        case 4: return (const void *)rd_scan_a<4>;
-        case 8: return (const void *)rd_scan_a<8>;
-        default: return (const void *)rd_scan_a<16>;
+        case 1: return (const void *)rd_scan_a<1, CUT>;
+        case 2: return (const void *)rd_scan_a<2, CUT>;
+        case 4: return (const void *)rd_scan_a<4, CUT>;
+        case 8: return (const void *)rd_scan_a<8, CUT>;
+        default: return (const void *)rd_scan_a<16, CUT>;
         }
     case RD_SCAN_C:
         switch (cpt) {
-        case 1: return (const void *)rd_scan_c<1>;
-        case 2: return (const void *)rd_scan_c<2>;
-        case 4: return (const void *)rd_scan_c<4>;
-        case 8: return (const void *)rd_scan_c<8>;
-        default: return (const void *)rd_scan_c<16>;
+        case 1: return (const void *)rd_scan_c<1, CUT>;
+        case 2: return (const void *)rd_scan_c<2, CUT>;
+        case 4: return (const void *)rd_scan_c<4, CUT>;
+        case 8: return (const void *)rd_scan_c<8, CUT>;
+        default: return (const void *)rd_scan_c<16, CUT>;
         }
     }
     return nullptr;
+}
+
+extern "C" const void *rd_kernel(rd_which which, int cpt, int cut)
+{
+    return cut ? rd_kernel_t<true>(which, cpt) : rd_kernel_t<false>(which, cpt);
 }

@@ -44,3 +44,7 @@ endforeach()
 add_executable(test_engine_render ${CMAKE_CURRENT_SOURCE_DIR}/test_engine_render.c)
 target_link_libraries(test_engine_render PRIVATE hiss_static)
 add_test(NAME engine_render COMMAND test_engine_render)
+
+add_executable(test_engine_render_batch ${CMAKE_CURRENT_SOURCE_DIR}/test_engine_render_batch.c)
+target_link_libraries(test_engine_render_batch PRIVATE hiss_static)
+add_test(NAME engine_render_batch COMMAND test_engine_render_batch)

@@ -2,7 +2,8 @@
 #   render_resampler          the wrapper against soxr_oneshot + engine references (C)
 #   render_resampler_noalloc  no allocation after creation (replaces malloc: not under ASan)
 #   render_<case>             end-to-end runs of hiss-render (tests/render/render_test.sh), the
-#                             numbers checked by render_check against the engine called directly
+#                             numbers checked by render_check against the engine called directly;
+#                             render_files*: several files at once (--out-dir)
 #   render_midi_<case>, render_whole
 #                             hiss-render --midi (synth models) against the same song rendered by
 #                             synth_check through the hiss_synth API, and the whole-file path of
@@ -25,7 +26,8 @@ if(TARGET hiss-render)
   target_link_libraries(render_check PRIVATE hiss_static PkgConfig::HISS_SNDFILE m)
   set(HISS_RENDER_CASES
     help progress mono_float mono_24 mono_16 stereo mono_mixdown gain_mix cond flac nonfinite
-    rate_strict rate_delta resample resample_blocks errors existing_out same_file signal cuda)
+    rate_strict rate_delta resample resample_blocks errors existing_out same_file signal cuda
+    files files_errors files_signal files_cuda)
   foreach(c ${HISS_RENDER_CASES})
     add_test(NAME render_${c}
       COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/render/render_test.sh ${c}

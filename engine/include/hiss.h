@@ -225,6 +225,19 @@ hiss_status hiss_stream_restore(hiss_stream *s, int k, const void *buf, size_t s
 hiss_status hiss_render_offline(const hiss_model *m, const float *in, float *out, size_t n,
                                 hiss_backend backend, const float *cond, hiss_error *err);
 
+/* count independent signals (files, channels) through one model, each from a zero state: the
+ * result for sequence k is what hiss_render_offline gives for in[k][0..n[k]) with cond[k]
+ * (cond NULL, or cond[k] NULL: zeros). On the CPU the sequences are rendered one after another,
+ * bit for bit as alone. On CUDA they are laid end to end and go through the time-parallel render
+ * together, in one set of launches per segment, with the conv history and the scan's carry cut at
+ * each sequence's first sample: equal to rendering each alone to float rounding. A sequence
+ * whose output turns non-finite is rendered again from there by the CUDA stream, as
+ * hiss_render_offline does, the others untouched. out[k] may be in[k]; it must not overlap any
+ * other sequence's buffers. n[k] may be 0. Not real-time. */
+hiss_status hiss_render_offline_batch(const hiss_model *m, const float *const *in, float *const *out,
+                                      const size_t *n, int count, const float *const *cond,
+                                      hiss_backend backend, hiss_error *err);
+
 /* ---- backends ----------------------------------------------------------------------------- */
 
 /* 1 when the library was built with the backend and a device is present. */

@@ -41,6 +41,10 @@ int hiss_cuda_device_present(void);
 /* hiss_render_offline's GPU path (kernels/cuda_render.cu). */
 hiss_status hiss_cuda_render_offline(const hiss_model *m, const float *in, float *out, size_t n,
                                      const float *cond, hiss_error *err);
+/* hiss_render_offline_batch's GPU path (kernels/cuda_render.cu); arguments already checked. */
+hiss_status hiss_cuda_render_offline_batch(const hiss_model *m, const float *const *in, float *const *out,
+                                           const size_t *n, int count, const float *const *cond,
+                                           hiss_error *err);
 #endif
 
 #endif

@@ -1,5 +1,6 @@
-/* Offline rendering of a whole signal: the CPU runs it as a stream; the CUDA backend has a
- * time-parallel path of its own. */
+/* Offline rendering of a whole signal, or of many at once: the CPU runs each as a stream; the
+ * CUDA backend has a time-parallel path of its own that takes them all together. */
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "backend.h"
@@ -50,4 +51,46 @@ hiss_status hiss_render_offline(const hiss_model *m, const float *in, float *out
     }
     hiss_seterr(err, HISS_ERR_ARG, "hiss_render_offline: unknown backend %d", (int)backend);
     return HISS_ERR_ARG;
+}
+
+hiss_status hiss_render_offline_batch(const hiss_model *m, const float *const *in, float *const *out,
+                                      const size_t *n, int count, const float *const *cond,
+                                      hiss_backend backend, hiss_error *err)
+{
+    if (!m || count < 0 || (count > 0 && (!in || !out || !n))) {
+        hiss_seterr(err, HISS_ERR_ARG, "hiss_render_offline_batch: model, in, out and n must not be NULL, count >= 0");
+        return HISS_ERR_ARG;
+    }
+    for (int k = 0; k < count; k++)
+        if (n[k] && (!in[k] || !out[k])) {
+            hiss_seterr(err, HISS_ERR_ARG, "hiss_render_offline_batch: sequence %d: in and out must not be NULL", k);
+            return HISS_ERR_ARG;
+        }
+    if (backend != HISS_BACKEND_AUTO && backend != HISS_BACKEND_CPU && backend != HISS_BACKEND_CUDA) {
+        hiss_seterr(err, HISS_ERR_ARG, "hiss_render_offline_batch: unknown backend %d", (int)backend);
+        return HISS_ERR_ARG;
+    }
+    if (backend != HISS_BACKEND_CPU) {
+#ifdef HISS_HAVE_CUDA
+        if (hiss_cuda_device_present())
+            return hiss_cuda_render_offline_batch(m, in, out, n, count, cond, err);
+#endif
+        if (backend == HISS_BACKEND_CUDA) {
+            hiss_seterr(err, HISS_ERR_BACKEND,
+                        "hiss_render_offline_batch: no CUDA device or no CUDA backend in this build");
+            return HISS_ERR_BACKEND;
+        }
+    }
+    for (int k = 0; k < count; k++) {
+        const hiss_status st = render_cpu(m, in[k], out[k], n[k], cond ? cond[k] : NULL, err);
+        if (st != HISS_OK) {
+            if (err) {
+                char msg[HISS_ERROR_LEN];
+                snprintf(msg, sizeof msg, "%s", err->msg);
+                hiss_seterr(err, st, "hiss_render_offline_batch: sequence %d: %s", k, msg);
+            }
+            return st;
+        }
+    }
+    return HISS_OK;
 }

@@ -342,6 +342,171 @@ cuda)
         run "$C" engine model.safetensors in.wav out.wav --tol 1e-4
     fi
     ;;
+files)
+    # --out-dir: several files, each as alone. --whole takes the batched path on the CPU, where
+    # it is bit for bit the stream (test_engine_render_batch), so the outputs must equal the
+    # one-file renders byte for byte; batches of 60000 samples put each file in its own.
+    run "$C" mkmodel model.safetensors --seed 40 --cond drive,tone
+    sig_mono a.wav 48000 32f 1
+    sig_stereo b.wav 48000
+    sig_mono c.wav 48000 16 2
+    sig_mono d44.wav 44100 32f
+    mkdir out one
+    run "$R" -m model.safetensors --backend cpu --whole --cond tone=0.3 --batch-samples 60000 \
+        --out-dir out a.wav b.wav c.wav 2>summary.txt
+    cat summary.txt
+    grep -q "3 of 3 files written" summary.txt || fail "summary lacks the file count"
+    grep -q "3 batches" summary.txt || fail "--batch-samples 60000 did not make three batches"
+    grep -q "b.wav -> out/b.wav: 48000 frames (1.000 s) x 2 ch" summary.txt || fail "no line for b.wav"
+    for f in a b c; do
+        run "$R" -m model.safetensors --backend cpu --cond tone=0.3 $f.wav one/$f.wav
+        [ "$(cksum <out/$f.wav)" = "$(cksum <one/$f.wav)" ] || fail "out/$f.wav differs from $f.wav rendered alone"
+    done
+    run "$C" format out/c.wav wav 16 1 96000 48000
+    run "$C" engine model.safetensors b.wav out/b.wav --cond 1=0.3 --tol 1e-6
+    # one batch for all, options that act per file, more and fewer threads: the same bytes
+    mkdir out1 out3
+    for t in 1 3; do
+        run "$R" -q -m model.safetensors --backend cpu --whole --cond tone=0.3 --io-threads $t --out-dir out$t \
+            --mono --gain-in -6 --gain-out 3.5 --mix 0.3 --format 24 a.wav b.wav c.wav
+    done
+    for f in a b c; do
+        run "$R" -q -m model.safetensors --backend cpu --cond tone=0.3 --mono --gain-in -6 --gain-out 3.5 \
+            --mix 0.3 --format 24 $f.wav one/m$f.wav
+        [ "$(cksum <out1/$f.wav)" = "$(cksum <one/m$f.wav)" ] || fail "out1/$f.wav differs from $f.wav alone"
+        [ "$(cksum <out3/$f.wav)" = "$(cksum <one/m$f.wav)" ] || fail "out3/$f.wav differs from $f.wav alone"
+    done
+    # without --whole on the CPU every file streams, as alone; another rate with --rate-mode delta too
+    mkdir outs
+    run "$R" -m model.safetensors --backend cpu --rate-mode delta --out-dir outs/ a.wav d44.wav 2>summary.txt
+    cat summary.txt
+    grep -q "2 streamed" summary.txt || fail "the CPU files did not stream"
+    for f in a d44; do
+        run "$R" -m model.safetensors --backend cpu --rate-mode delta $f.wav one/s$f.wav
+        [ "$(cksum <outs/$f.wav)" = "$(cksum <one/s$f.wav)" ] || fail "outs/$f.wav differs from $f.wav alone"
+    done
+    run "$C" format outs/d44.wav wav float 1 44100 44100
+    [ -z "$(ls -a out outs out1 out3 | grep hiss-tmp || true)" ] || fail "temporary file left behind"
+    ;;
+files_errors)
+    run "$C" mkmodel model.safetensors --seed 41
+    sig_mono a.wav 48000 32f
+    sig_mono c.wav 48000 32f
+    sig_mono in44.wav 44100 32f
+    sig_mono fl.wav 48000 24
+    run sox fl.wav fl.flac
+    mkdir sub o
+    cp a.wav sub/a.wav
+    cp a.wav noext
+    echo "this is not audio" >notaudio.wav
+    # refused before anything is written (exit 2), nothing in o
+    expect_fail 2 "would both be written to o/a.wav" o/a.wav "$R" -m model.safetensors --whole --out-dir o a.wav sub/a.wav
+    expect_fail 2 "would both be written" o/a.wav "$R" -m model.safetensors --whole --out-dir o a.wav a.wav
+    before=$(cksum <a.wav)
+    expect_fail 2 "refusing to overwrite an input" nothing "$R" -m model.safetensors --whole --out-dir . c.wav a.wav
+    expect_fail 2 "sub/a.wav (the output of sub/a.wav) is the input sub/a.wav" nothing \
+        "$R" -m model.safetensors --whole --out-dir sub c.wav sub/a.wav
+    [ "$(cksum <a.wav)" = "$before" ] || fail "an input was modified"
+    ln c.wav o/x.wav # the output o/x.wav is the input c.wav under another name
+    cp a.wav x.wav
+    expect_fail 2 "o/x.wav (the output of x.wav) is the input c.wav" nothing \
+        "$R" -m model.safetensors --whole --out-dir o x.wav c.wav
+    rm o/x.wav
+    expect_fail 2 "unknown output file type" o/noext "$R" -m model.safetensors --whole --out-dir o a.wav noext
+    expect_fail 1 "not a directory" nodir/a.wav "$R" -m model.safetensors --out-dir nodir a.wav
+    expect_fail 1 "not a directory" nothing "$R" -m model.safetensors --out-dir a.wav c.wav
+    expect_fail 2 "no input files" nothing "$R" -m model.safetensors --out-dir o
+    expect_fail 2 "unexpected argument 'c.wav' (to render several files, give --out-dir DIR)" nothing \
+        "$R" -m model.safetensors a.wav out.wav c.wav
+    expect_fail 2 "applies to several files" out.wav "$R" -m model.safetensors --batch-samples 10 a.wav out.wav
+    expect_fail 2 "io-threads" nothing "$R" -m model.safetensors --io-threads 0 --out-dir o a.wav
+    expect_fail 2 "batch-samples" nothing "$R" -m model.safetensors --batch-samples 1x --out-dir o a.wav
+    expect_fail 2 "applies to effect models" nothing "$R" --midi x.mid -m model.safetensors --out-dir o out.wav
+    [ -z "$(ls -A o)" ] || fail "o is not empty after refused runs: $(ls -A o)"
+    # failing files among good ones: each named, skipped, the others written; an old output of a
+    # failing file stays as it was
+    run sox -D -n -r 22050 -c 1 old.wav synth 0.3 sine 500
+    cp old.wav o/notaudio.wav
+    old=$(cksum <old.wav)
+    for mode in "--whole" "--backend cpu"; do
+        echo "+ $R -m model.safetensors $mode --format float --out-dir o a.wav notaudio.wav missing.wav in44.wav fl.flac c.wav"
+        # shellcheck disable=SC2086
+        "$R" -m model.safetensors $mode --format float --out-dir o a.wav notaudio.wav missing.wav in44.wav fl.flac \
+            c.wav 2>stderr.txt
+        rc=$?
+        cat stderr.txt
+        [ $rc -eq 1 ] || fail "$mode: some files failed: exit $rc, expected 1"
+        for bad in notaudio.wav missing.wav in44.wav o/fl.flac; do
+            grep -q "$bad" stderr.txt || fail "$mode: the failure of $bad is not named"
+        done
+        grep -q "in44.wav is at 44100 Hz" stderr.txt || fail "$mode: the rate message is not the one-file one"
+        grep -q "cannot hold" stderr.txt || fail "$mode: the format message is not the one-file one"
+        grep -q "2 of 6 files written" stderr.txt || fail "$mode: summary"
+        for f in missing in44; do
+            [ -e o/$f.wav ] && fail "$mode: o/$f.wav written for a failing file"
+        done
+        [ -e o/fl.flac ] && fail "$mode: o/fl.flac written although FLAC cannot hold float"
+        [ "$(cksum <o/notaudio.wav)" = "$old" ] || fail "$mode: the old o/notaudio.wav was changed"
+        for f in a c; do
+            run "$C" engine model.safetensors $f.wav o/$f.wav --tol 1e-6
+            rm o/$f.wav
+        done
+        [ -z "$(ls -a o | grep hiss-tmp || true)" ] || fail "$mode: temporary file left behind"
+    done
+    ;;
+files_signal)
+    run "$C" mkmodel model.safetensors --seed 42
+    sig_mono l1.wav 48000 16 10
+    cp l1.wav l2.wav
+    cp l1.wav l3.wav
+    mkdir o
+    # a batch a file, rendered on the CPU (seconds each): stopped once the first is written
+    echo "+ $R ... --out-dir o l1.wav l2.wav l3.wav & (then SIGINT once o/l1.wav exists)"
+    "$R" -m model.safetensors --backend cpu --whole --batch-samples 1 --out-dir o l1.wav l2.wav l3.wav 2>stderr.txt &
+    pid=$!
+    tries=0
+    while [ ! -e o/l1.wav ]; do
+        tries=$((tries + 1))
+        [ $tries -gt 6000 ] && { kill -KILL $pid; fail "o/l1.wav never appeared"; }
+        kill -0 $pid 2>/dev/null || break
+        sleep 0.01
+    done
+    kill -INT $pid
+    wait $pid
+    rc=$?
+    cat stderr.txt
+    [ $rc -eq 130 ] || fail "SIGINT: exit $rc, expected 130"
+    grep -q "interrupted by signal 2; 1 of 3 files written" stderr.txt || fail "SIGINT: no message"
+    [ -e o/l3.wav ] && fail "SIGINT: o/l3.wav written after the signal"
+    [ -z "$(ls -a o | grep hiss-tmp || true)" ] || fail "SIGINT: temporary file left behind"
+    run "$C" engine model.safetensors l1.wav o/l1.wav --clip 16 --tol 3.1e-5
+    ;;
+files_cuda)
+    run "$C" mkmodel model.safetensors --seed 43 --cond drive,tone
+    sig_mono a.wav 48000 32f 2
+    sig_stereo b.wav 48000
+    sig_mono c.wav 48000 24
+    mkdir o
+    if "$R" --version | grep -q "CUDA backend not available"; then
+        expect_fail 1 "CUDA backend is not available" o/a.wav "$R" -m model.safetensors --backend cuda --out-dir o a.wav
+    else
+        # a GPU is here: one batch, and a batch a file; each output as the engine's CPU
+        # reference gives it and as the file rendered alone on the GPU
+        run "$R" -m model.safetensors --backend cuda --cond drive=0.6 --out-dir o a.wav b.wav c.wav 2>summary.txt
+        cat summary.txt
+        grep -q "1 batch on the cuda backend" summary.txt || fail "not one batch on the GPU"
+        mkdir o2 one
+        run "$R" -m model.safetensors --backend cuda --cond drive=0.6 --batch-samples 1 --out-dir o2 a.wav b.wav c.wav
+        for f in a b c; do
+            run "$R" -m model.safetensors --backend cuda --cond drive=0.6 $f.wav one/$f.wav
+            run "$C" cmp one/$f.wav o/$f.wav --tol 1e-5
+            run "$C" cmp one/$f.wav o2/$f.wav --tol 1e-5
+        done
+        run "$C" engine model.safetensors a.wav o/a.wav --cond 0=0.6 --tol 1e-4
+        run "$C" engine model.safetensors b.wav o/b.wav --cond 0=0.6 --tol 1e-4
+        run "$C" engine model.safetensors c.wav o/c.wav --cond 0=0.6 --clip 24 --tol 1e-4
+    fi
+    ;;
 *)
     fail "unknown case"
     ;;

@@ -31,7 +31,10 @@ static void usage(FILE *f)
             "                  print p50/p99/p99.9/max microseconds per block and the calls over\n"
             "                  the real-time budget (block / 48 kHz)\n"
             "  --offline       time hiss_render_offline over --seconds of audio (one stream, from\n"
-            "                  a zero state) instead of streaming (builds with the CUDA backend)\n"
+            "                  a zero state) instead of streaming\n"
+            "  --files K       --offline: K different signals of --seconds each in one call of\n"
+            "                  hiss_render_offline_batch (default 1: hiss_render_offline); the\n"
+            "                  real-time factor is the aggregate, K x --seconds over the time\n"
             "  --sync M        cuda: wait (default), deadline or pipelined (see hiss.h)\n"
             "  --deadline-us U cuda, --sync deadline: the most a call waits for the device\n"
             "  --paced         --latency: start each call at its real-time slot (block / 48 kHz),\n"
@@ -93,30 +96,40 @@ static double parse_num(const char *opt, const char *s, double lo, double hi)
     return v;
 }
 
-/* A whole file at once: hiss_render_offline, the median of several runs. */
+/* A whole file at once: hiss_render_offline, the median of several runs; with files > 1, that many
+ * files of `seconds` each in one hiss_render_offline_batch call. */
 static int offline_run(hiss_model *m, const char *label, hiss_backend backend, double seconds,
-                       long runs)
+                       long runs, long files)
 {
-#ifdef HISS_BENCH_CUDA
-    const size_t n = (size_t)(seconds * 48000.0);
-    float *in = malloc(sizeof(float) * n), *out = malloc(sizeof(float) * n);
+    const size_t n = (size_t)(seconds * 48000.0), total = n * (size_t)files;
+    float *in = malloc(sizeof(float) * (total ? total : 1)), *out = malloc(sizeof(float) * (total ? total : 1));
     double *t = malloc(sizeof(double) * (size_t)runs);
-    if (!in || !out || !t) {
+    const float **ip = malloc(sizeof *ip * (size_t)files);
+    float **op = malloc(sizeof *op * (size_t)files);
+    size_t *len = malloc(sizeof *len * (size_t)files);
+    if (!in || !out || !t || !ip || !op || !len) {
         fprintf(stderr, "hiss-bench: out of memory\n");
         return 1;
     }
     uint64_t x = 88172645463325252ull;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < total; i++) {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
         in[i] = 0.5f * ((float)(x >> 40) / 8388608.0f - 1.0f);
     }
+    for (long k = 0; k < files; k++) {
+        ip[k] = in + (size_t)k * n;
+        op[k] = out + (size_t)k * n;
+        len[k] = n;
+    }
     hiss_error err = {0};
     int rc = 0;
     for (long r = 0; r < runs && !rc; r++) {
         double t0 = now_s();
-        if (hiss_render_offline(m, in, out, n, backend, NULL, &err) != HISS_OK) {
+        const hiss_status st = files == 1 ? hiss_render_offline(m, in, out, n, backend, NULL, &err)
+                                          : hiss_render_offline_batch(m, ip, op, len, (int)files, NULL, backend, &err);
+        if (st != HISS_OK) {
             fprintf(stderr, "hiss-bench: %s\n", err.msg);
             rc = 1;
         }
@@ -128,24 +141,24 @@ static int offline_run(hiss_model *m, const char *label, hiss_backend backend, d
         printf("model %s | params %llu | MACs/sample %llu | offline render, backend %s\n", label,
                (unsigned long long)hiss_model_param_count(m),
                (unsigned long long)hiss_model_macs_per_sample(m), hiss_backend_name(backend));
-        printf("offline: %.1f s of 48 kHz audio (%zu samples) in median %.3f s, min %.3f s | "
-               "RTF %.0fx | %.2f ns/sample | runs %ld\n",
-               seconds, n, med, t[0], seconds / med, med / (double)n * 1e9, runs);
+        if (files == 1)
+            printf("offline: %.1f s of 48 kHz audio (%zu samples) in median %.3f s, min %.3f s | "
+                   "RTF %.0fx | %.2f ns/sample | runs %ld\n",
+                   seconds, n, med, t[0], seconds / med, med / (double)n * 1e9, runs);
+        else
+            printf("offline batch: %ld files x %.1f s of 48 kHz audio (%zu samples) in one call, median %.3f s, "
+                   "min %.3f s | aggregate RTF %.0fx | %.2f ns/sample | runs %ld\n",
+                   files, seconds, total, med, t[0], seconds * (double)files / med, med / (double)total * 1e9,
+                   runs);
     }
     free(in);
     free(out);
     free(t);
+    free(ip);
+    free(op);
+    free(len);
     hiss_model_free(m);
     return rc;
-#else
-    (void)label;
-    (void)backend;
-    (void)seconds;
-    (void)runs;
-    hiss_model_free(m);
-    fprintf(stderr, "hiss-bench: --offline needs a build with the CUDA backend\n");
-    return 2;
-#endif
 }
 
 /* Per-call latency: what a real-time host sees, one block at a time, the state carried on. */
@@ -424,7 +437,7 @@ static int synth_run(const char *size, long d_state, double rate, long voices, l
 int main(int argc, char **argv)
 {
     const char *path = NULL, *size = NULL;
-    long block = 64, runs = 5, streams = 1, d_state = 16, latency = 0;
+    long block = 64, runs = 5, streams = 1, d_state = 16, latency = 0, files = 0;
     int offline = 0, paced = 0, sync = 0, synth = 0, parts = 0;
     long voices = 8, draws = 200000;
     double rate_arg = 48000.0, temperature = 1.0, top_p = 1.0, logit_scale = 1.0;
@@ -444,6 +457,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--streams")) streams = parse_long(a, v, 1, 1 << 20), i++;
         else if (!strcmp(a, "--latency")) latency = parse_long(a, v, 1, 100000000), i++;
         else if (!strcmp(a, "--offline")) offline = 1;
+        else if (!strcmp(a, "--files")) files = parse_long(a, v, 1, 1 << 20), i++;
         else if (!strcmp(a, "--paced")) paced = 1;
         else if (!strcmp(a, "--synth")) synth = 1;
         else if (!strcmp(a, "--voices")) voices = parse_long(a, v, 1, 1 << 16), i++;
@@ -528,7 +542,12 @@ int main(int argc, char **argv)
         snprintf(label, sizeof label, "d_model %d, %d layers, d_state %ld", dm, nl, d_state);
     }
     if (offline)
-        return offline_run(m, label, backend, seconds, runs);
+        return offline_run(m, label, backend, seconds, runs, files ? files : 1);
+    if (files) {
+        fprintf(stderr, "hiss-bench: --files times the batched offline render: it needs --offline\n");
+        hiss_model_free(m);
+        return 2;
+    }
     hiss_stream_opts o = hiss_stream_opts_default();
     o.n_streams = (int)streams;
     o.max_block = (int)block;

@@ -2,6 +2,7 @@
  * offline.
  *
  *   hiss-render -m MODEL [options] IN OUT           an effect model ("hiss.io": "fx")
+ *   hiss-render -m MODEL [options] --out-dir DIR IN...   several files (render_files.c)
  *   hiss-render --midi SONG.mid -m MODEL [options] OUT   a synth model ("synth")
  *
  * An effect model's output has IN's frame count and sample rate and is time-aligned with IN: any
@@ -52,9 +53,11 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "Usage: %s -m MODEL [options] IN OUT\n"
+            "       %s -m MODEL [options] --out-dir DIR IN...\n"
             "       %s --midi SONG.mid -m MODEL [options] OUT\n"
-            "Run an effect model (.safetensors) over the audio file IN and write OUT, or play a\n"
-            "synth model from the Standard MIDI File SONG.mid (format 0 or 1) into OUT.\n"
+            "Run an effect model (.safetensors) over the audio file IN and write OUT, or over\n"
+            "several files, each written to DIR under its own name, or play a synth model from\n"
+            "the Standard MIDI File SONG.mid (format 0 or 1) into OUT.\n"
             "\n"
             "  -m, --model FILE      the model (required)\n"
             "      --mono            mix the channels down to one (their mean) and write mono\n"
@@ -75,6 +78,17 @@ static void usage(FILE *f)
             "      --whole           read IN whole and render each channel at once\n"
             "                        (hiss_render_offline) on any backend; needs IN at the\n"
             "                        model's rate\n"
+            "      --out-dir DIR     render every IN to DIR/<IN's file name> (same container);\n"
+            "                        files the whole-file path takes (cuda, or --whole) are\n"
+            "                        read and written by worker threads and rendered together,\n"
+            "                        every channel of every file one sequence of a batch\n"
+            "                        (hiss_render_offline_batch); the others stream one by one.\n"
+            "                        A file that fails is named and skipped; the exit status\n"
+            "                        is then 1\n"
+            "      --batch-samples N --out-dir: at most N samples (all channels of all files)\n"
+            "                        in one batch (default 8388608); the workers read the next\n"
+            "                        batch and write the last while one renders\n"
+            "      --io-threads N    --out-dir: worker threads reading and writing (default 2)\n"
             "  -q, --quiet           no summary line\n"
             "  -h, --help            this text\n"
             "      --version         version numbers\n"
@@ -99,7 +113,7 @@ static void usage(FILE *f)
             "An effect model's OUT has IN's length and rate and is time-aligned with IN; a\n"
             "synth's OUT is mono at the model's rate. Exit status: 0 done, 1 runtime error,\n"
             "2 usage error.\n",
-            prog, prog);
+            prog, prog, prog);
 }
 
 static int usage_error(const char *fmt, const char *a, const char *b)
@@ -138,18 +152,22 @@ static int parse_args(int argc, char **argv, render_opts *o, int *done)
     o->top_p = 1.0;
     o->tail_s = 10.0;
     o->release_max_s = 10.0;
+    o->batch_samples = RENDER_BATCH_SAMPLES;
+    o->io_threads = RENDER_IO_THREADS;
     *done = 0;
     /* Options that belong to one kind of model, to refuse them with the other. */
-    const char *fx_only = NULL, *synth_only = NULL;
-    const char *pos[2];
+    const char *fx_only = NULL, *synth_only = NULL, *files_only = NULL;
+    /* every positional argument: IN OUT, or with --out-dir the inputs */
+    const char **pos = (const char **)calloc((size_t)argc, sizeof *pos);
+    if (!pos)
+        return usage_error("out of memory%s%s", "", "");
+    o->inputs = pos;
     int n_pos = 0;
     int only_pos = 0;
     hiss_argv a = {argc, argv, 1};
     while (a.i < argc) {
         const char *arg = argv[a.i];
         if (only_pos || arg[0] != '-' || arg[1] == '\0') {
-            if (n_pos == 2)
-                return usage_error("unexpected argument '%s'%s", arg, "");
             pos[n_pos++] = arg;
             a.i++;
             continue;
@@ -187,6 +205,25 @@ static int parse_args(int argc, char **argv, render_opts *o, int *done)
                 return EXIT_USAGE;
             o->whole = 1;
             fx_only = "--whole";
+        } else if ((m = opt(&a, NULL, "out-dir", &v))) {
+            if (m < 0)
+                return EXIT_USAGE;
+            if (!*v)
+                return usage_error("--out-dir: expected a directory%s%s", "", "");
+            o->out_dir = v;
+            fx_only = "--out-dir";
+        } else if ((m = opt(&a, NULL, "batch-samples", &v))) {
+            if (m < 0)
+                return EXIT_USAGE;
+            if (hiss_parse_long(v, 1, 1L << 40, &o->batch_samples) != 0)
+                return usage_error("--batch-samples '%s': expected a whole number from 1 to 2^40%s", v, "");
+            fx_only = files_only = "--batch-samples";
+        } else if ((m = opt(&a, NULL, "io-threads", &v))) {
+            if (m < 0)
+                return EXIT_USAGE;
+            if (hiss_parse_long(v, 1, 64, &o->io_threads) != 0)
+                return usage_error("--io-threads '%s': expected a whole number from 1 to 64%s", v, "");
+            fx_only = files_only = "--io-threads";
         } else if ((m = opt(&a, NULL, "midi", &v))) {
             if (m < 0)
                 return EXIT_USAGE;
@@ -335,8 +372,18 @@ static int parse_args(int argc, char **argv, render_opts *o, int *done)
     }
     if (synth_only)
         return usage_error("%s applies to synth models played from a MIDI file (--midi FILE)%s", synth_only, "");
+    if (o->out_dir) {
+        if (n_pos == 0)
+            return usage_error("--out-dir: no input files given%s%s", "", "");
+        o->n_inputs = n_pos;
+        return 0;
+    }
+    if (files_only)
+        return usage_error("%s applies to several files (--out-dir DIR)%s", files_only, "");
     if (n_pos < 2)
         return usage_error("%s%s", n_pos == 0 ? "missing IN and OUT" : "missing OUT", "");
+    if (n_pos > 2)
+        return usage_error("unexpected argument '%s' (to render several files, give --out-dir DIR)%s", pos[2], "");
     o->in_path = pos[0];
     o->out_path = pos[1];
     return 0;
@@ -383,7 +430,7 @@ static void proc_free(processor *p)
 typedef struct job {
     SNDFILE *in;
     SF_INFO in_info;
-    hiss_model *model;
+    const hiss_model *model; /* borrowed */
     processor proc;
     hiss_af_writer out;
     int out_open;
@@ -401,7 +448,6 @@ static void job_free(job *j)
         hiss_af_writer_abort(&j->out);
     j->out_open = 0;
     proc_free(&j->proc);
-    hiss_model_free(j->model);
     if (j->in)
         sf_close(j->in);
     free(j->rbuf);
@@ -439,17 +485,9 @@ static int render_whole_job(job *j, const render_opts *o, const int *cond_idx, i
     float cond[HISS_MAX_COND] = {0};
     for (int k = 0; k < o->n_conds; k++)
         cond[cond_idx[k]] = (float)o->conds[k].value;
-    SF_INFO out_info = {0};
-    out_info.samplerate = j->in_info.samplerate;
-    out_info.channels = ch;
-    out_info.format = out_format;
-    if (hiss_af_writer_open(&j->out, o->out_path, &out_info, msg, sizeof msg) != 0)
+    if (whole_open_out(&j->out, o->out_path, j->in_info.samplerate, ch, out_format, msg, sizeof msg) != 0)
         return fail(j, "%s%s", msg, "");
     j->out_open = 1;
-    sf_command(j->out.sf, SFC_SET_ADD_PEAK_CHUNK, NULL, SF_FALSE);
-    const int sub = out_format & SF_FORMAT_SUBMASK;
-    if (sub != SF_FORMAT_FLOAT && sub != SF_FORMAT_DOUBLE)
-        sf_command(j->out.sf, SFC_SET_CLIPPING, NULL, SF_TRUE);
     const double t0 = hiss_now();
     whole_stats st = {0};
     int stopped = 0;
@@ -491,21 +529,50 @@ static int render_whole_job(job *j, const render_opts *o, const int *cond_idx, i
     return 0;
 }
 
-int main(int argc, char **argv)
+/* Resolve the --cond names against the model into cond_idx; 0, or EXIT_USAGE having said why. */
+static int cond_indices(const render_opts *o, const hiss_model *m, int *cond_idx)
 {
-    render_opts o;
-    int done = 0;
-    int rc = parse_args(argc, argv, &o, &done);
-    if (rc != 0 || done)
-        return rc;
+    const hiss_config *cfg = hiss_model_config(m);
+    for (int k = 0; k < o->n_conds; k++) {
+        cond_idx[k] = -1;
+        for (int i = 0; i < cfg->n_cond; i++) {
+            const char *nm = hiss_model_cond_name(m, i);
+            if (nm && strlen(nm) == o->conds[k].name_len &&
+                strncmp(nm, o->conds[k].name, o->conds[k].name_len) == 0)
+                cond_idx[k] = i;
+        }
+        if (cond_idx[k] < 0) {
+            char names[900] = "";
+            size_t used = 0;
+            for (int i = 0; i < cfg->n_cond && used < sizeof names - 1; i++) {
+                int w = snprintf(names + used, sizeof names - used, "%s%s", i ? ", " : "",
+                                 hiss_model_cond_name(m, i));
+                if (w < 0)
+                    break;
+                used += (size_t)w;
+            }
+            fprintf(stderr, "%s: --cond %.*s: %s has no conditioning input of that name; %s%s\n",
+                    prog, (int)o->conds[k].name_len, o->conds[k].name, o->model_path,
+                    cfg->n_cond ? "valid names: " : "it has no conditioning inputs", names);
+            return EXIT_USAGE;
+        }
+    }
+    return 0;
+}
 
-    int major = hiss_af_major_for_path(o.out_path);
-    if (!major) {
-        char exts[1024];
-        hiss_af_list_extensions(exts, sizeof exts);
-        fprintf(stderr, "%s: %s: unknown output file type (extension); known: %s\n", prog,
-                o.out_path, exts);
-        return EXIT_USAGE;
+/* Everything after the options: the model, then one file, several, or a MIDI render. */
+static int run(const render_opts *po)
+{
+    render_opts o = *po;
+    if (!o.midi_path && !o.out_dir) {
+        int major = hiss_af_major_for_path(o.out_path);
+        if (!major) {
+            char exts[1024];
+            hiss_af_list_extensions(exts, sizeof exts);
+            fprintf(stderr, "%s: %s: unknown output file type (extension); known: %s\n", prog,
+                    o.out_path, exts);
+            return EXIT_USAGE;
+        }
     }
 
     /* From here on Ctrl-C and SIGTERM are polled: the work stops and leaves no OUT. */
@@ -518,64 +585,70 @@ int main(int argc, char **argv)
 
     if (o.midi_path)
         return render_midi(&o, &g_signal);
-    if (hiss_af_same_file(o.in_path, o.out_path)) {
+    if (!o.out_dir && hiss_af_same_file(o.in_path, o.out_path)) {
         fprintf(stderr, "%s: %s and %s are the same file; refusing to overwrite the input\n", prog,
                 o.in_path, o.out_path);
         return EXIT_USAGE;
     }
 
+    hiss_error err = {0};
+    /* A synth model is refused before the input is looked at: IN is not what it needs. */
+    hiss_io io = HISS_IO_FX;
+    if (hiss_synth_file_io(o.model_path, &io, &err) == HISS_OK && io == HISS_IO_SYNTH) {
+        fprintf(stderr, "%s: %s is a synth model (\"hiss.io\": \"synth\"): it plays MIDI, not audio; give the "
+                "MIDI file with --midi (hiss-render --midi SONG.mid -m %s OUT)\n", prog, o.model_path, o.model_path);
+        return EXIT_RUNTIME;
+    }
+    hiss_model *model = NULL;
+    if (hiss_model_load(o.model_path, &model, &err) != HISS_OK) {
+        fprintf(stderr, "%s: %s\n", prog, err.msg);
+        return EXIT_RUNTIME;
+    }
+    int rc;
+    int cond_idx[MAX_CONDS];
+    if (hiss_model_config(model)->io != HISS_IO_FX) {
+        fprintf(stderr, "%s: %s: not an effect model (hiss.io is not \"fx\"); hiss-render runs fx models\n", prog,
+                o.model_path);
+        rc = EXIT_RUNTIME;
+    } else if ((rc = cond_indices(&o, model, cond_idx)) != 0) {
+        /* said */
+    } else if (o.out_dir) {
+        rc = render_files(&o, model, cond_idx, &g_signal);
+    } else {
+        rc = render_fx_file(&o, model, cond_idx);
+    }
+    hiss_model_free(model);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    render_opts o;
+    int done = 0;
+    int rc = parse_args(argc, argv, &o, &done);
+    if (rc == 0 && !done)
+        rc = run(&o);
+    free((void *)o.inputs);
+    return rc;
+}
+
+int render_fx_file(const render_opts *po, const hiss_model *model, const int *cond_idx)
+{
+    const render_opts o = *po;
     job j;
     memset(&j, 0, sizeof j);
+    j.model = model;
     char msg[1024];
     char num[64], num2[64];
     hiss_error err = {0};
-
-    /* A synth model is refused before the input is looked at: IN is not what it needs. */
-    hiss_io io = HISS_IO_FX;
-    if (hiss_synth_file_io(o.model_path, &io, &err) == HISS_OK && io == HISS_IO_SYNTH)
-        return fail(&j, "%s is a synth model (\"hiss.io\": \"synth\"): it plays MIDI, not audio; give the MIDI "
-                    "file with --midi (hiss-render --midi SONG.mid -m %s OUT)", o.model_path, o.model_path);
+    const int major = hiss_af_major_for_path(o.out_path);
 
     j.in = sf_open(o.in_path, SFM_READ, &j.in_info);
     if (!j.in)
         return fail(&j, "%s: cannot read: %s", o.in_path, sf_strerror(NULL));
     if (j.in_info.channels < 1 || j.in_info.samplerate < 1)
         return fail(&j, "%s: %s", o.in_path, "no channels or no sample rate");
-
-    if (hiss_model_load(o.model_path, &j.model, &err) != HISS_OK)
-        return fail(&j, "%s%s", err.msg, "");
     const hiss_config *cfg = hiss_model_config(j.model);
-    if (cfg->io != HISS_IO_FX)
-        return fail(&j, "%s: %s", o.model_path,
-                    "not an effect model (hiss.io is not \"fx\"); hiss-render runs fx models");
-
-    /* Conditioning names must be the model's; checked before any work. */
-    int cond_idx[MAX_CONDS];
-    for (int k = 0; k < o.n_conds; k++) {
-        cond_idx[k] = -1;
-        for (int i = 0; i < cfg->n_cond; i++) {
-            const char *nm = hiss_model_cond_name(j.model, i);
-            if (nm && strlen(nm) == o.conds[k].name_len &&
-                strncmp(nm, o.conds[k].name, o.conds[k].name_len) == 0)
-                cond_idx[k] = i;
-        }
-        if (cond_idx[k] < 0) {
-            char names[900] = "";
-            size_t used = 0;
-            for (int i = 0; i < cfg->n_cond && used < sizeof names - 1; i++) {
-                int w = snprintf(names + used, sizeof names - used, "%s%s", i ? ", " : "",
-                                 hiss_model_cond_name(j.model, i));
-                if (w < 0)
-                    break;
-                used += (size_t)w;
-            }
-            fprintf(stderr, "%s: --cond %.*s: %s has no conditioning input of that name; %s%s\n",
-                    prog, (int)o.conds[k].name_len, o.conds[k].name, o.model_path,
-                    cfg->n_cond ? "valid names: " : "it has no conditioning inputs", names);
-            job_free(&j);
-            return EXIT_USAGE;
-        }
-    }
 
     const int in_ch = j.in_info.channels;
     const int ch = o.mono ? 1 : in_ch;
@@ -749,7 +822,7 @@ int main(int argc, char **argv)
         if (st != HISS_OK) {
             hiss_fp_leave(fpg);
             hiss_progress_end(&prog_bar);
-            return fail(&j, "processing failed: %s%s", hiss_status_name(st), "");
+            return fail(&j, "%s: processing failed: %s", o.in_path, hiss_status_name(st));
         }
         /* Output frame g of the processor is input frame g - lat. */
         int k = 0;

@@ -1,6 +1,7 @@
 /* hiss-render's parts: the options every path reads (hiss-render.c parses them), the whole-file
- * path of effect models (render_whole.c) and the MIDI path of synth models (render_midi.c). The
- * streaming path of effect models stays in hiss-render.c. */
+ * path of effect models (render_whole.c), several files as one batch (render_files.c, with the
+ * worker threads of io_queue.c) and the MIDI path of synth models (render_midi.c). The streaming
+ * path of effect models stays in hiss-render.c. */
 #ifndef HISS_RENDER_H
 #define HISS_RENDER_H
 
@@ -9,10 +10,15 @@
 
 #include <sndfile.h>
 
+#include "audiofile.h"
 #include "hiss.h"
 
 enum { EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
 enum { MAX_CONDS = 256, MAX_BLOCK = 1 << 20 };
+/* --out-dir: samples (all channels of all files) one batched render takes at most, by default,
+ * and the worker threads that read and write the files */
+#define RENDER_BATCH_SAMPLES (1L << 23)
+#define RENDER_IO_THREADS 2
 
 #define RENDER_PROG "hiss-render"
 /* What --backend cuda says, for effect and synth models alike, when there is no CUDA backend. */
@@ -41,6 +47,11 @@ typedef struct render_opts {
     hiss_backend backend;
     int vhq;
     int whole;  /* --whole: the file at once through hiss_render_offline */
+    /* --out-dir DIR IN...: several inputs, each written to DIR/<its file name> */
+    const char *out_dir;
+    const char **inputs; /* n_inputs, pointing into argv */
+    int n_inputs;
+    long batch_samples, io_threads;
     /* --midi: a synth model played from a MIDI file */
     const char *midi_path;
     long seed, voices;
@@ -54,13 +65,48 @@ typedef struct whole_stats {
     uint64_t clamped;   /* finite input samples beyond +-HISS_INPUT_LIMIT (the engine clamps them) */
 } whole_stats;
 
-/* Read all of `in` (info: its header), run each output channel through hiss_render_offline in one
- * call on `backend` with the conditioning cond[n_cond] (model order), apply gains and the dry/wet
- * mix of o, and write the result to out (ch channels: 1 with --mono). 0, or -1 with msg; stops
- * early (returning 0 with *stopped set) when *stop becomes non-zero. */
+/* A file read whole: the dry signal (after --mono) and the wet one (the model's input, --gain-in
+ * applied; rendered in place), [ch][frames] each. */
+typedef struct whole_file {
+    float **dry, **wet;
+    int ch;
+    size_t frames, cap;
+    whole_stats st;
+} whole_file;
+
+/* Read all of `in` (info: its header) into f. 0, or -1 with msg naming in_path; stops early
+ * (returning 0 with *stopped set) when *stop becomes non-zero. f is whole_free'd by the caller
+ * either way. */
+int whole_read(SNDFILE *in, const SF_INFO *info, const render_opts *o, const char *in_path, int ch,
+               whole_file *f, const volatile sig_atomic_t *stop, int *stopped, char *msg, size_t n);
+/* Mix f's dry and wet signals as o says (--mix, --gain-out) and write them to out. */
+int whole_write(const whole_file *f, const render_opts *o, const char *out_path, SNDFILE *out,
+                const volatile sig_atomic_t *stop, int *stopped, char *msg, size_t n);
+void whole_free(whole_file *f);
+/* Open the temporary file for out_path as every render writes it (no PEAK chunk: a render is
+ * reproducible to the byte; integer formats clip). 0, or -1 with msg. */
+int whole_open_out(hiss_af_writer *w, const char *out_path, int rate, int ch, int out_format, char *msg, size_t n);
+
+/* Read all of `in` (info: its header), run the output channels through hiss_render_offline_batch
+ * in one call on `backend` with the conditioning cond[n_cond] (model order), apply gains and the
+ * dry/wet mix of o, and write the result to out (ch channels: 1 with --mono). 0, or -1 with msg;
+ * stops early (returning 0 with *stopped set) when *stop becomes non-zero. */
 int render_fx_whole(SNDFILE *in, const SF_INFO *info, const hiss_model *m, const float *cond, const render_opts *o,
                     int ch, hiss_backend backend, SNDFILE *out, const volatile sig_atomic_t *stop, int *stopped,
                     whole_stats *st, char *msg, size_t n);
+
+/* One effect-model file o->in_path -> o->out_path with the loaded model m and the conditioning
+ * indices of o->conds (cond_idx): the whole-file or the streaming path, as the options and the
+ * file's rate decide. Says what went wrong itself; returns the exit status. */
+int render_fx_file(const render_opts *o, const hiss_model *m, const int *cond_idx);
+
+/* --out-dir: every input of o to out_dir/<its file name>; files the whole-file path takes are
+ * read by worker threads, rendered a batch at a time and written by the workers while the next
+ * batch renders; the others stream one after another (render_fx_file). Returns the exit status:
+ * 0, 1 when any file failed (each named), 2 for a usage error found before any work, 128+N
+ * when stopped by signal N. */
+int render_files(const render_opts *o, const hiss_model *m, const int *cond_idx,
+                 const volatile sig_atomic_t *stop);
 
 /* The whole --midi run: model, MIDI file, synth, output file, summary. Returns the exit status. */
 int render_midi(const render_opts *o, const volatile sig_atomic_t *stop);
