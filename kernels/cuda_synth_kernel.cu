@@ -39,12 +39,14 @@ __device__ float hs_feature(int f, double pitch, int velocity, int gate, uint64_
     case HISS_SYNTH_F_ONSET: return (float)exp(-(double)n_on / (0.02 * rate));
     case HISS_SYNTH_F_DECAY: return (float)exp(-(double)n_on / (1.0 * rate));
     case HISS_SYNTH_F_RELEASE: return gate ? 0.0f : (float)exp(-(double)n_off / (0.2 * rate));
-    case HISS_SYNTH_F_SIN1: return (float)sin(two_pi * ph);
-    case HISS_SYNTH_F_COS1: return (float)cos(two_pi * ph);
-    case HISS_SYNTH_F_SIN2: return (float)sin(2.0 * two_pi * ph);
-    case HISS_SYNTH_F_COS2: return (float)cos(2.0 * two_pi * ph);
+    default: break;
     }
-    return 0.0f;
+    if ((int)f < HISS_SYNTH_F_SIN1 || f >= HISS_SYNTH_F_COUNT)
+        return 0.0f;
+    /* sin1, cos1, sin2, cos2, ...: harmonic (pair index + 1), as engine/src/synth_cond.c */
+    const int h = (int)f - HISS_SYNTH_F_SIN1;
+    const double arg = (double)(h / 2 + 1) * two_pi * ph;
+    return (float)(h % 2 ? cos(arg) : sin(arg));
 }
 
 /* One row times W [K][ldw], the M columns split over the block's warps (four at a time). */

@@ -264,14 +264,12 @@ double synth_ref_feature(const char *name, const synth_ref_note *n, double rate)
         return exp(-(double)n->n_on / (1.0 * rate));
     if (!strcmp(name, "release"))
         return n->gate ? 0.0 : exp(-(double)n->n_off / (0.2 * rate));
-    if (!strcmp(name, "sin1"))
-        return sin(two_pi * n->phase);
-    if (!strcmp(name, "cos1"))
-        return cos(two_pi * n->phase);
-    if (!strcmp(name, "sin2"))
-        return sin(2.0 * two_pi * n->phase);
-    if (!strcmp(name, "cos2"))
-        return cos(2.0 * two_pi * n->phase);
+    /* sinK / cosK, K = 1..8: the K-th harmonic of the phase */
+    if ((!strncmp(name, "sin", 3) || !strncmp(name, "cos", 3)) && name[3] >= '1' && name[3] <= '8' &&
+        !name[4]) {
+        const double a = (double)(name[3] - '0') * two_pi * n->phase;
+        return name[0] == 's' ? sin(a) : cos(a);
+    }
     fprintf(stderr, "synth_ref: unknown feature \"%s\"\n", name);
     exit(2);
 }

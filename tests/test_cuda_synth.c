@@ -22,7 +22,7 @@
 #ifdef HISS_HAVE_CUDA
 #include "hiss_cuda_synth.h"
 
-static const char *const COND_ALL = "pitch,velocity,gate,onset,decay,release,sin1,cos1,sin2,cos2";
+static const char *const COND_ALL = "pitch,velocity,gate,onset,decay,release,sin1,cos1,sin2,cos2,sin3,cos5,sin8";
 
 /* A fresh synth model with every tensor perturbed (as tc_model does for fx models); lm_scale
  * multiplies lm_head.weight, to make the distributions more or less peaked. */

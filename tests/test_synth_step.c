@@ -175,6 +175,9 @@ int main(void)
     p.d_model = 12;
     p.sample_rate = 48000;
     fail |= run("d12x2+phase", &p, "cos2,sin1,pitch,sin2,cos1", 1, HISS_TEST_TMP "/synth_step_c.safetensors");
+    /* Higher harmonics (sinK/cosK up to 8) among the others. */
+    fail |= run("d12x2+harmonics", &p, "sin3,cos8,pitch,sin5,cos4,sin8,gate,cos6,sin7", 1,
+                HISS_TEST_TMP "/synth_step_d.safetensors");
     printf("%s\n", fail ? "FAILED" : "all passed");
     return fail;
 }

@@ -49,6 +49,10 @@ typedef enum hiss_synth_feature {
     HISS_SYNTH_F_COS1,      /* "cos1":     cos(2 pi phase) */
     HISS_SYNTH_F_SIN2,      /* "sin2":     sin(4 pi phase), the second harmonic */
     HISS_SYNTH_F_COS2,      /* "cos2":     cos(4 pi phase) */
+    /* "sinK"/"cosK", K = 3..8: sin/cos(2 pi K phase), the higher harmonics, in that order */
+    HISS_SYNTH_F_SIN3, HISS_SYNTH_F_COS3, HISS_SYNTH_F_SIN4, HISS_SYNTH_F_COS4,
+    HISS_SYNTH_F_SIN5, HISS_SYNTH_F_COS5, HISS_SYNTH_F_SIN6, HISS_SYNTH_F_COS6,
+    HISS_SYNTH_F_SIN7, HISS_SYNTH_F_COS7, HISS_SYNTH_F_SIN8, HISS_SYNTH_F_COS8,
     HISS_SYNTH_F_COUNT
 } hiss_synth_feature;
 

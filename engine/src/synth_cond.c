@@ -8,7 +8,9 @@
 #include "hiss_synth.h"
 
 static const char *const names[HISS_SYNTH_F_COUNT] = {
-    "pitch", "velocity", "gate", "onset", "decay", "release", "sin1", "cos1", "sin2", "cos2"};
+    "pitch", "velocity", "gate", "onset", "decay", "release", "sin1", "cos1", "sin2", "cos2",
+    "sin3",  "cos3",     "sin4", "cos4",  "sin5",  "cos5",    "sin6", "cos6", "sin7", "cos7",
+    "sin8",  "cos8"};
 
 /* Seconds. onset marks the attack transient, decay the slow evolution of a held note, release
  * the tail after the key goes up. */
@@ -46,18 +48,17 @@ float hiss_synth_feature_value(hiss_synth_feature f, const hiss_synth_note *n, d
         return (float)exp(-(double)n->n_on / (TAU_DECAY * sample_rate));
     case HISS_SYNTH_F_RELEASE:
         return n->gate ? 0.0f : (float)exp(-(double)n->n_off / (TAU_RELEASE * sample_rate));
-    case HISS_SYNTH_F_SIN1:
-        return (float)sin(TWO_PI * n->phase);
-    case HISS_SYNTH_F_COS1:
-        return (float)cos(TWO_PI * n->phase);
-    case HISS_SYNTH_F_SIN2:
-        return (float)sin(2.0 * TWO_PI * n->phase);
-    case HISS_SYNTH_F_COS2:
-        return (float)cos(2.0 * TWO_PI * n->phase);
     case HISS_SYNTH_F_COUNT:
+        return 0.0f;
+    default:
         break;
     }
-    return 0.0f;
+    if ((int)f < HISS_SYNTH_F_SIN1 || f >= HISS_SYNTH_F_COUNT)
+        return 0.0f;
+    /* the harmonics: sin1, cos1, sin2, cos2, ... in pairs, harmonic k = pair index + 1 */
+    const int h = (int)f - HISS_SYNTH_F_SIN1;
+    const double arg = (double)(h / 2 + 1) * TWO_PI * n->phase;
+    return (float)(h % 2 ? cos(arg) : sin(arg));
 }
 
 hiss_synth_note hiss_synth_note_start(double pitch, int velocity)

@@ -30,7 +30,7 @@ static void usage(FILE *f)
             "  --name TEXT      metadata \"name\"\n"
             "synth (--synth; docs/synth.md):\n"
             "  --cond LIST      the features fed to the model, comma-separated, in order, from\n"
-            "                   pitch, velocity, gate, onset, decay, release, sin1, cos1, sin2, cos2\n"
+            "                   pitch, velocity, gate, onset, decay, release, sin1, cos1, ..., sin8, cos8\n"
             "                   (default pitch,velocity,gate,onset,decay,release,sin1,cos1)\n"
             "  --head-bias      add lm_head.bias\n");
 }
