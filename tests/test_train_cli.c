@@ -98,6 +98,11 @@ int main(void)
         tcli_check(t, strcmp(hiss_model_cond_name(m, 0), "drive") == 0,
                    "its conditioning input is named drive");
         tcli_check(t, ve && isfinite(atof(ve)), "it records the validation ESR");
+        const char *isa = hiss_model_meta(m, "hiss.train.isa");
+        tcli_check(t,
+                   isa && (strcmp(isa, "baseline") == 0 || strcmp(isa, "avx2") == 0 ||
+                           strcmp(isa, "avx512") == 0 || strcmp(isa, "native") == 0),
+                   "it records the float math's instruction set");
         hiss_model_free(m);
     }
 
@@ -117,6 +122,11 @@ int main(void)
     st = tcli_run(t, "--dry dry0.wav -o E.safetensors", "E.log");
     tcli_check(t, st == 2 && tcli_contains(t, "E.log", "has no partner"),
                "a --dry without --wet is a usage error");
+    tcli bad = *t;
+    bad.prefix = "HISS_TRAIN_ISA=avx3000 ";
+    st = tcli_run(&bad, "--dry dry0.wav --wet wet0.wav -o F.safetensors --epochs 1", "F.log");
+    tcli_check(t, st == 1 && tcli_contains(t, "F.log", "HISS_TRAIN_ISA=avx3000: unknown"),
+               "an unknown HISS_TRAIN_ISA is refused, naming it");
     printf(t->fails ? "FAIL: %d checks\n" : "hiss-train works end to end\n", t->fails);
     free(x);
     free(y);

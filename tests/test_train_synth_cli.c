@@ -9,6 +9,11 @@
  *     uninterrupted run; with --input-noise too, which the checkpoint keeps: the resumed run
  *     needs no --input-noise, refuses another, and a version 2 checkpoint (written before it
  *     was kept) resumes with the one given;
+ *   - --self-feed 0 trains the very model (and checkpoint bytes) of a run without the option;
+ *     --self-feed 0.5 another one, the same for 1 and 2 threads; the checkpoint keeps it and its
+ *     ramp (a stopped run resumed without them is the uninterrupted run; another value is
+ *     refused, naming the checkpoint and both); a version 3 checkpoint (before self-feed) resumes
+ *     as trained without it; values out of range are usage errors naming the option;
  *   - a data file changed after the manifest was written is refused, naming it; a missing
  *     --notes is a usage error. */
 #include <math.h>
@@ -173,33 +178,35 @@ static int same_tensors(const tcli *t, const char *a, const char *b)
     return same;
 }
 
-/* The checkpoint `name` rewritten as version 2, the synth checkpoint before it kept the input
- * noise: the same bytes with the version 2 and without the noise field, which follows the
- * feature list (tools/train/checkpoint.c: magic, version, 6 numbers, 10 fields, head bias,
- * feature list length and text, input noise, then the tensors). 0, or -1. */
-static int checkpoint_as_v2(const tcli *t, const char *name)
+/* The checkpoint `name` rewritten as an older version: 2, the synth checkpoint before it kept
+ * the input noise, or 3, before it kept self-feed: the same bytes with that version and without
+ * the fields it did not have, which follow the feature list (tools/train/checkpoint.c: magic,
+ * version, 6 numbers, 10 fields, head bias, feature list length and text, input noise,
+ * self-feed, its ramp, then the tensors). 0, or -1. */
+static int checkpoint_as(const tcli *t, const char *name, int version)
 {
     size_t n;
     unsigned char *b = (unsigned char *)tcli_slurp(t, name, &n);
     const size_t at_len = 8 + 8 + 6 * 8 + 10 * 8 + 8;
-    if (!b || n < at_len + 8 || b[8] != 3) {
+    if (!b || n < at_len + 8 || b[8] != 4) {
         free(b);
         return -1;
     }
     uint64_t nc = 0;
     for (int i = 0; i < 8; i++)
         nc |= (uint64_t)b[at_len + (size_t)i] << (8 * i);
-    const size_t noise = at_len + 8 + (size_t)nc;
-    if (noise + 8 > n) {
+    const size_t noise = at_len + 8 + (size_t)nc, cut = version == 2 ? noise : noise + 8;
+    const size_t drop = noise + 24 - cut;
+    if (noise + 24 > n) {
         free(b);
         return -1;
     }
-    b[8] = 2;
+    b[8] = (unsigned char)version;
     char p[1200];
     tcli_path(t, p, sizeof p, name);
     FILE *f = fopen(p, "wb");
-    const int bad = !f || fwrite(b, 1, noise, f) != noise ||
-                    fwrite(b + noise + 8, 1, n - noise - 8, f) != n - noise - 8;
+    const int bad = !f || fwrite(b, 1, cut, f) != cut ||
+                    fwrite(b + cut + drop, 1, n - cut - drop, f) != n - cut - drop;
     if (f)
         fclose(f);
     free(b);
@@ -286,7 +293,7 @@ int main(void)
     snprintf(args, sizeof args, "%s -o M.safetensors --stop-after 1", noisy);
     st = tcli_run(t, args, "M1.log");
     snprintf(args, sizeof args, "%s -o M.safetensors --resume", common);
-    const int st2 = tcli_run(t, args, "M2.log");
+    int st2 = tcli_run(t, args, "M2.log");
     tcli_check(t,
                st == 0 && st2 == 0 && tcli_contains(t, "M2.log", "input noise come from") &&
                    same_tensors(t, "N.safetensors", "M.safetensors") &&
@@ -302,7 +309,7 @@ int main(void)
                "--resume with another --input-noise is refused, naming the checkpoint and both");
     snprintf(args, sizeof args, "%s -o O.safetensors --stop-after 1", noisy);
     st = tcli_run(t, args, "O1.log");
-    const int v2 = st == 0 ? checkpoint_as_v2(t, "O.ckpt") : -1;
+    const int v2 = st == 0 ? checkpoint_as(t, "O.ckpt", 2) : -1;
     snprintf(args, sizeof args, "%s -o O.safetensors --resume", noisy);
     st = tcli_run(t, args, "O2.log");
     tcli_check(t,
@@ -310,6 +317,101 @@ int main(void)
                    tcli_contains(t, "O2.log", "does not record the input noise") &&
                    same_tensors(t, "N.safetensors", "O.safetensors"),
                "a version 2 checkpoint resumes with the --input-noise given");
+
+    /* --self-feed */
+    snprintf(args, sizeof args, "%s -o Z.safetensors --self-feed 0", common);
+    st = tcli_run(t, args, "Z.log");
+    tcli_check(t,
+               st == 0 && same_tensors(t, "A.safetensors", "Z.safetensors") &&
+                   tcli_same_file(t, "A.ckpt", "Z.ckpt"),
+               "--self-feed 0 trains the model and checkpoint of a run without the option");
+    char fed[1024];
+    snprintf(fed, sizeof fed, "%s --self-feed 0.5", common);
+    snprintf(args, sizeof args, "%s -o S.safetensors", fed);
+    st = tcli_run(t, args, "S.log");
+    tcli_check(t,
+               st == 0 && tcli_contains(t, "S.log", "own draw with probability 0.5") &&
+                   !same_tensors(t, "A.safetensors", "S.safetensors"),
+               "--self-feed 0.5 trains another model than teacher forcing, and says so");
+    snprintf(args, sizeof args, "%s -o S1.safetensors --threads 1", fed);
+    st = tcli_run(t, args, "S1.log");
+    tcli_check(t,
+               st == 0 && same_tensors(t, "S.safetensors", "S1.safetensors") &&
+                   tcli_same_file(t, "S.ckpt", "S1.ckpt"),
+               "--self-feed 0.5: 1 thread trains the model and checkpoint of 2 threads");
+    snprintf(args, sizeof args, "%s -o SR.safetensors --stop-after 1", fed);
+    st = tcli_run(t, args, "SR1.log");
+    snprintf(args, sizeof args, "%s -o SR.safetensors --resume", common);
+    st2 = tcli_run(t, args, "SR2.log");
+    tcli_check(t,
+               st == 0 && st2 == 0 && tcli_contains(t, "SR2.log", "self-feed and input noise") &&
+                   same_tensors(t, "S.safetensors", "SR.safetensors") &&
+                   tcli_same_file(t, "S.ckpt", "SR.ckpt"),
+               "--resume without --self-feed continues with the checkpoint's: the uninterrupted "
+               "run");
+    snprintf(args, sizeof args,
+             "%s -o X.safetensors --checkpoint SR.ckpt --resume --self-feed 0.25", common);
+    st = tcli_run(t, args, "XS.log");
+    tcli_check(t,
+               st == 1 && tcli_contains(t, "XS.log", "--self-feed 0.25, but SR.ckpt was trained "
+                                                     "with --self-feed 0.5"),
+               "--resume with another --self-feed is refused, naming the checkpoint and both");
+    snprintf(args, sizeof args, "%s -o X.safetensors --checkpoint SR.ckpt --resume "
+                                "--self-feed-ramp 2",
+             common);
+    st = tcli_run(t, args, "XR.log");
+    tcli_check(t,
+               st == 1 && tcli_contains(t, "XR.log", "--self-feed-ramp 2, but SR.ckpt was "
+                                                     "trained with --self-feed-ramp 0"),
+               "--resume with another --self-feed-ramp is refused likewise");
+    /* the ramp: epoch 0 at 0, epoch 1 at 0.25, epoch 2 at 0.5; kept across a resume */
+    snprintf(args, sizeof args, "%s -o R.safetensors --self-feed-ramp 2", fed);
+    st = tcli_run(t, args, "R.log");
+    snprintf(args, sizeof args, "%s -o RR.safetensors --self-feed-ramp 2 --stop-after 1", fed);
+    st2 = tcli_run(t, args, "RR1.log");
+    snprintf(args, sizeof args, "%s -o RR.safetensors --resume", common);
+    const int st3 = tcli_run(t, args, "RR2.log");
+    tcli_check(t,
+               st == 0 && st2 == 0 && st3 == 0 &&
+                   tcli_contains(t, "R.log", "ramped up from 0 over the first 2 epochs") &&
+                   !same_tensors(t, "R.safetensors", "S.safetensors") &&
+                   !same_tensors(t, "R.safetensors", "A.safetensors") &&
+                   same_tensors(t, "R.safetensors", "RR.safetensors") &&
+                   tcli_same_file(t, "R.ckpt", "RR.ckpt"),
+               "--self-feed-ramp 2 trains a third model; resumed without options, the "
+               "uninterrupted run");
+    /* a version 3 checkpoint: trained before self-feed existed, so without it */
+    snprintf(args, sizeof args, "%s -o V.safetensors --stop-after 1", common);
+    st = tcli_run(t, args, "V1.log");
+    const int v3 = st == 0 ? checkpoint_as(t, "V.ckpt", 3) : -1;
+    snprintf(args, sizeof args, "%s -o W.safetensors --checkpoint V.ckpt --resume --self-feed 0.5",
+             common);
+    st = tcli_run(t, args, "W.log");
+    tcli_check(t,
+               v3 == 0 && st == 1 && tcli_contains(t, "W.log", "trained with --self-feed 0:"),
+               "a version 3 checkpoint was trained without self-feed: --self-feed 0.5 is refused");
+    snprintf(args, sizeof args, "%s -o V.safetensors --resume", common);
+    st = tcli_run(t, args, "V2.log");
+    tcli_check(t,
+               v3 == 0 && st == 0 && same_tensors(t, "A.safetensors", "V.safetensors") &&
+                   tcli_same_file(t, "A.ckpt", "V.ckpt"),
+               "a version 3 checkpoint resumes as before (and is written back as version 4)");
+    const char *bad_values[][2] = {{"--self-feed 1.5", "--self-feed '1.5'"},
+                                   {"--self-feed -0.1", "--self-feed '-0.1'"},
+                                   {"--self-feed nan", "--self-feed 'nan'"},
+                                   {"--self-feed-ramp -1", "--self-feed-ramp '-1'"}};
+    for (size_t k = 0; k < sizeof bad_values / sizeof *bad_values; k++) {
+        snprintf(args, sizeof args, "%s -o U.safetensors %s", common, bad_values[k][0]);
+        st = tcli_run(t, args, "U.log");
+        char what[160];
+        snprintf(what, sizeof what, "%s is a usage error naming the option", bad_values[k][0]);
+        tcli_check(t, st == 2 && tcli_contains(t, "U.log", bad_values[k][1]), what);
+    }
+    st = tcli_run(t, "--help", "H.log");
+    tcli_check(t,
+               st == 0 && tcli_contains(t, "H.log", "--self-feed P") &&
+                   tcli_contains(t, "H.log", "--self-feed-ramp E"),
+               "--help describes --self-feed and --self-feed-ramp");
 
     /* a notes file edited after the manifest was written */
     char np[1200];

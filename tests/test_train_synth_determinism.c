@@ -2,7 +2,8 @@
  * after training over several epochs (streams crossing notes and epochs, the batch shrinking at
  * each epoch's end), and for any thread count (each stream's gradient has its own buffer, summed
  * in stream order); another seed gives another file (so the comparison can fail), and training
- * changed the parameters at all. */
+ * changed the parameters at all. Likewise with input noise and with self-feed (the engine playing
+ * each chunk from its own draws, which must not depend on which thread plays it either). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +32,8 @@ static char *slurp(const char *path, size_t *n)
 
 /* Trains a fresh model (same initialisation every time) and writes it to path; returns the
  * number of steps taken, or -1. */
-static long train(const ht_synth_data *d, int threads, uint64_t seed, int noise, const char *path)
+static long train(const ht_synth_data *d, int threads, uint64_t seed, int noise, double self_feed,
+                  const char *path)
 {
     hiss_config c = {0};
     c.io = HISS_IO_SYNTH;
@@ -55,6 +57,7 @@ static long train(const ht_synth_data *d, int threads, uint64_t seed, int noise,
     o.threads = threads;
     o.seed = seed;
     o.input_noise = noise;
+    o.self_feed = self_feed;
     o.lr_warmup_steps = 3;
     o.total_steps = 60;
     ht_f_synth_trainer *tr = ht_f_synth_trainer_create(&L, &o, P, d);
@@ -107,12 +110,17 @@ int main(void)
     snprintf(p0, sizeof p0, "%s/synth_det_0.safetensors", HISS_TEST_TMP);
     snprintf(p1, sizeof p1, "%s/synth_det_1.safetensors", HISS_TEST_TMP);
     snprintf(p3, sizeof p3, "%s/synth_det_3.safetensors", HISS_TEST_TMP);
-    const long sa = train(&d, 2, 4, 0, pa), sb = train(&d, 2, 4, 0, pb), sc = train(&d, 2, 5, 0, pc);
-    const long s1 = train(&d, 1, 4, 0, p1), s3 = train(&d, 3, 4, 0, p3);
+    const long sa = train(&d, 2, 4, 0, 0, pa), sb = train(&d, 2, 4, 0, 0, pb);
+    const long sc = train(&d, 2, 5, 0, 0, pc);
+    const long s1 = train(&d, 1, 4, 0, 0, p1), s3 = train(&d, 3, 4, 0, 0, p3);
     char pn1[1024], pn3[1024];
     snprintf(pn1, sizeof pn1, "%s/synth_det_n1.safetensors", HISS_TEST_TMP);
     snprintf(pn3, sizeof pn3, "%s/synth_det_n3.safetensors", HISS_TEST_TMP);
-    const long sn1 = train(&d, 1, 4, 3, pn1), sn3 = train(&d, 3, 4, 3, pn3);
+    const long sn1 = train(&d, 1, 4, 3, 0, pn1), sn3 = train(&d, 3, 4, 3, 0, pn3);
+    char pf1[1024], pf2[1024];
+    snprintf(pf1, sizeof pf1, "%s/synth_det_f1.safetensors", HISS_TEST_TMP);
+    snprintf(pf2, sizeof pf2, "%s/synth_det_f2.safetensors", HISS_TEST_TMP);
+    const long sf1 = train(&d, 1, 4, 0, 0.5, pf1), sf2 = train(&d, 2, 4, 0, 0.5, pf2);
     /* an untrained model of the same initialisation: 0 epochs */
     hiss_config c = {0};
     c.io = HISS_IO_SYNTH;
@@ -123,7 +131,8 @@ int main(void)
     c.sample_rate = RATE;
     hiss_synth_model *m0;
     hiss_error err;
-    if (sa < 0 || sb < 0 || sc < 0 || s1 < 0 || s3 < 0 || sn1 < 0 || sn3 < 0 ||
+    if (sa < 0 || sb < 0 || sc < 0 || s1 < 0 || s3 < 0 || sn1 < 0 || sn3 < 0 || sf1 < 0 ||
+        sf2 < 0 ||
         hiss_synth_model_init(&c, "pitch,velocity,gate,sin1,cos1", 1, 9, &m0, &err) != HISS_OK ||
         hiss_synth_model_save(m0, p0, &err) != HISS_OK) {
         printf("FAIL: training or saving\n");
@@ -166,6 +175,18 @@ int main(void)
     free(q3);
     remove(pn1);
     remove(pn3);
+    size_t nf1, nf2;
+    char *f1 = slurp(pf1, &nf1), *f2 = slurp(pf2, &nf2);
+    const int feed_same = f1 && f2 && nf1 == nf2 && memcmp(f1, f2, nf1) == 0;
+    const int feed_moved = f1 && a && (nf1 != na || memcmp(f1, a, na) != 0);
+    fails += !feed_same + !feed_moved;
+    printf("self-feed 0.5, 1 and 2 threads: %s; %s the teacher-forced model\n",
+           feed_same ? "identical files" : "OTHER FILES  FAIL",
+           feed_moved ? "differs from" : "SAME AS (FAIL)");
+    free(f1);
+    free(f2);
+    remove(pf1);
+    remove(pf2);
     printf(fails ? "FAIL: %d checks\n" : "deterministic\n", fails);
     free(a);
     free(b);

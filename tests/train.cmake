@@ -16,9 +16,9 @@ if(TARGET hiss_train)
   endforeach()
   target_sources(test_train_gradcheck PRIVATE ${HT_TEST_UTIL}/train_grad_util.c)
   # The synth trainer: gradients and forward against the float64 reference of tests/synth_ref.c
-  # (tests/synth.cmake builds it), convergence on a synthetic instrument, determinism.
+  # (tests/synth.cmake builds it), convergence on a synthetic instrument, determinism, self-feed.
   if(TARGET hiss_synth_ref)
-    foreach(n synth_grad synth_converge synth_determinism)
+    foreach(n synth_grad synth_converge synth_determinism synth_self_feed)
       add_executable(test_train_${n} ${CMAKE_CURRENT_SOURCE_DIR}/test_train_${n}.c)
       target_include_directories(test_train_${n} PRIVATE ${HT_TEST_REF} ${HT_TEST_UTIL})
       target_link_libraries(test_train_${n} PRIVATE hiss_train hiss_synth_ref)
@@ -28,6 +28,24 @@ if(TARGET hiss_train)
     endforeach()
     target_sources(test_train_synth_grad PRIVATE ${HT_TEST_UTIL}/train_grad_util.c)
   endif()
+  # The float math's instruction set (HISS_TRAIN_ISA, tools/train/isa.c): the choice, and the
+  # gradient under every set this machine runs (test_train_isa); then the gradient checks again
+  # under each set, skipped (77) where the processor or the build lacks it.
+  add_executable(test_train_isa ${CMAKE_CURRENT_SOURCE_DIR}/test_train_isa.c
+                 ${HT_TEST_UTIL}/train_grad_util.c)
+  target_include_directories(test_train_isa PRIVATE ${HT_TEST_REF} ${HT_TEST_UTIL})
+  target_link_libraries(test_train_isa PRIVATE hiss_train)
+  add_test(NAME test_train_isa COMMAND test_train_isa)
+  set_tests_properties(test_train_isa PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 600)
+  foreach(isa baseline avx2 avx512)
+    foreach(n gradcheck synth_grad)
+      if(TARGET test_train_${n})
+        add_test(NAME test_train_${n}_${isa} COMMAND test_train_${n})
+        set_tests_properties(test_train_${n}_${isa} PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 600
+                             ENVIRONMENT HISS_TRAIN_ISA=${isa})
+      endif()
+    endforeach()
+  endforeach()
   # Thousands of training steps: numerics are checked in the plain build; under the sanitizers
   # the gradient check, determinism and CLI tests exercise the same code paths.
   set_tests_properties(test_train_converge PROPERTIES LABELS nosan)

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cpu_isa.h"
 #include "cpu_step.h"
 
 hiss_cpu_step_fn hiss_cpu_step_select(const char **name)
@@ -11,18 +12,16 @@ hiss_cpu_step_fn hiss_cpu_step_select(const char **name)
     if (!name)
         name = &dummy;
 #if defined(HISS_CPU_VARIANTS) && (defined(__x86_64__) || defined(__i386__))
-    __builtin_cpu_init();
-    int has512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
-    int has2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    const hiss_cpu_isa isa = hiss_cpu_isa_detect();
     if (force && !strcmp(force, "sse2")) {
         *name = "sse2";
         return hiss_cpu_step;
     }
-    if (has512 && !(force && !strcmp(force, "avx2"))) {
+    if (isa == HISS_CPU_ISA_AVX512 && !(force && !strcmp(force, "avx2"))) {
         *name = "avx512";
         return hiss_cpu_step_avx512;
     }
-    if (has2) {
+    if (isa >= HISS_CPU_ISA_AVX2) {
         *name = "avx2";
         return hiss_cpu_step_avx2;
     }

@@ -1,15 +1,18 @@
 /* hiss-train-bench: the trainer's speed, in samples (forward + backward + optimiser step) per
  * second per thread, for synth or fx models of given sizes, on synthetic data (the cost does not
  * depend on the values). One thread unless --threads says otherwise (then the figure is divided
- * by the threads, so it shows how well they scale).
+ * by the threads, so it shows how well they scale). Also per second of the process's CPU time,
+ * which other work on a shared machine disturbs less, and the instruction set of the float math
+ * (HISS_TRAIN_ISA chooses it; see hiss_train.h).
  *
  *   hiss-train-bench [--fx] [--d-model N] [--n-layer N] [--d-state N] [--window N]
- *                    [--batch N] [--threads N] [--seconds S]
+ *                    [--batch N] [--threads N] [--seconds S] [--self-feed P]
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "hiss_train.h"
 #include "opts.h"
@@ -26,10 +29,17 @@ static int arg_int(const char *s, const char *name, long lo, long hi, int *out)
     return 0;
 }
 
+static double cpu_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 int main(int argc, char **argv)
 {
     int fx = 0, dm = 16, nl = 2, ds = 16, window = 4096, batch = 16, threads = 1;
-    double seconds = 10;
+    double seconds = 10, self_feed = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : "";
         int bad = 0;
@@ -49,13 +59,22 @@ int main(int argc, char **argv)
             bad = arg_int(v, "threads", 1, 1024, &threads);
         else if (strcmp(a, "--seconds") == 0 && ++i)
             bad = hiss_parse_double(v, &seconds) || !(seconds > 0);
+        else if (strcmp(a, "--self-feed") == 0 && ++i)
+            bad = hiss_parse_double(v, &self_feed) || !(self_feed >= 0 && self_feed <= 1);
         else {
             fprintf(stderr, "usage: hiss-train-bench [--fx] [--d-model N] [--n-layer N] "
-                            "[--d-state N] [--window N] [--batch N] [--threads N] [--seconds S]\n");
+                            "[--d-state N] [--window N] [--batch N] [--threads N] [--seconds S] "
+                            "[--self-feed P]\n");
             return 2;
         }
         if (bad)
             return 2;
+    }
+    ht_isa isa;
+    hiss_error err;
+    if (ht_isa_select(&isa, &err)) {
+        fprintf(stderr, "hiss-train-bench: %s\n", err.msg);
+        return 2;
     }
     hiss_config c = {0};
     c.io = fx ? HISS_IO_FX : HISS_IO_SYNTH;
@@ -82,6 +101,7 @@ int main(int argc, char **argv)
     o.batch = batch;
     o.threads = threads;
     o.total_steps = 1000000;
+    o.self_feed = fx ? 0 : self_feed;
     /* data: 64 notes of 1 s (synth) or 64 s of audio (fx) */
     const size_t n = 64 * 48000;
     unsigned char *cls = malloc(n);
@@ -107,7 +127,7 @@ int main(int argc, char **argv)
     }
     long samples = 0, steps = 0;
     int epoch = 0;
-    const double t0 = hiss_now();
+    const double t0 = hiss_now(), c0 = cpu_seconds();
     double t = t0;
     while (t - t0 < seconds) {
         if (fx) {
@@ -126,10 +146,15 @@ int main(int argc, char **argv)
         steps++;
         t = hiss_now();
     }
+    const double cpu = cpu_seconds() - c0;
+    if (!fx && self_feed > 0)
+        printf("self-feed %g (each chunk played through the engine first):\n", self_feed);
     printf("%s d_model %d, %d layers, d_state %d, %zu parameters, window %d, batch %d, %d "
-           "thread%s: %ld steps, %.0f samples/s per thread (forward + backward + AdamW)\n",
+           "thread%s: %ld steps, %.0f samples/s per thread (forward + backward + AdamW), %.0f "
+           "per CPU-second, isa %s\n",
            fx ? "fx" : "synth", dm, nl, ds, L.n_params, window, batch, threads,
-           threads == 1 ? "" : "s", steps, (double)samples / (t - t0) / threads);
+           threads == 1 ? "" : "s", steps, (double)samples / (t - t0) / threads,
+           (double)samples / cpu, ht_isa_name(isa));
     ht_f_synth_trainer_free(st);
     ht_f_trainer_free(ft);
     free(P);

@@ -10,7 +10,8 @@
 static const char MAGIC[8] = {'H', 'I', 'S', 'S', 'C', 'K', 'P', 'T'};
 #define VERSION 1u       /* fx models */
 #define VERSION_SYNTH_2 2u /* + head bias, the feature list */
-#define VERSION_SYNTH 3u   /* + the input noise, which the schedule of a resumed run needs too */
+#define VERSION_SYNTH_3 3u /* + the input noise, which the schedule of a resumed run needs too */
+#define VERSION_SYNTH 4u   /* + self-feed and its ramp, likewise */
 
 static int put_u64(FILE *f, uint64_t v)
 {
@@ -102,7 +103,8 @@ int tc_save(const char *path, const tc_state *s, char *msg, size_t n)
     if (synth) {
         const size_t nc = strnlen(s->cond, sizeof s->cond - 1);
         bad = bad || put_u64(f, (uint64_t)s->head_bias) || put_u64(f, nc) ||
-              fwrite(s->cond, 1, nc, f) != nc || put_u64(f, (uint64_t)s->input_noise);
+              fwrite(s->cond, 1, nc, f) != nc || put_u64(f, (uint64_t)s->input_noise) ||
+              put_f64(f, s->self_feed) || put_u64(f, (uint64_t)s->self_feed_ramp);
     }
     bad = bad || put_floats(f, s->P, s->n_params) || put_floats(f, s->m, s->n_params) ||
           put_floats(f, s->v, s->n_params);
@@ -138,23 +140,33 @@ int tc_load(const char *path, tc_state *s, char *msg, size_t n)
           get_f64(f, &s->best_val) || get_f64(f, &s->cfg.sample_rate) || get_f64(f, &eps);
     for (int i = 0; !bad && i < 10; i++)
         bad = get_u64(f, &fields[i]);
-    const int synth = version == VERSION_SYNTH || version == VERSION_SYNTH_2;
+    const int synth =
+        version == VERSION_SYNTH || version == VERSION_SYNTH_3 || version == VERSION_SYNTH_2;
     if (!bad && version != VERSION && !synth) {
-        snprintf(msg, n, "%s: checkpoint version %llu, this hiss-train reads %u, %u and %u", path,
-                 (unsigned long long)version, VERSION, VERSION_SYNTH_2, VERSION_SYNTH);
+        snprintf(msg, n, "%s: checkpoint version %llu, this hiss-train reads %u, %u, %u and %u",
+                 path, (unsigned long long)version, VERSION, VERSION_SYNTH_2, VERSION_SYNTH_3,
+                 VERSION_SYNTH);
         fclose(f);
         return -1;
     }
-    uint64_t head_bias = 0, nc = 0, noise = 0;
+    uint64_t head_bias = 0, nc = 0, noise = 0, ramp = 0;
+    double self_feed = 0; /* versions 2 and 3 were written before self-feed existed: none */
     if (!bad && synth) {
         bad = get_u64(f, &head_bias) || get_u64(f, &nc) || nc >= sizeof s->cond ||
               fread(s->cond, 1, (size_t)nc, f) != nc ||
-              (version == VERSION_SYNTH && get_u64(f, &noise));
+              (version >= VERSION_SYNTH_3 && get_u64(f, &noise)) ||
+              (version >= VERSION_SYNTH && (get_f64(f, &self_feed) || get_u64(f, &ramp)));
         if (!bad)
             s->cond[nc] = 0;
     }
-    if (!bad && version == VERSION_SYNTH && noise > 64) {
+    if (!bad && version >= VERSION_SYNTH_3 && noise > 64) {
         snprintf(msg, n, "%s: input noise %llu, outside 0..64", path, (unsigned long long)noise);
+        fclose(f);
+        return -1;
+    }
+    if (!bad && (!(self_feed >= 0 && self_feed <= 1) || ramp > 1000000)) {
+        snprintf(msg, n, "%s: self-feed %g over %llu epochs, outside 0..1 over 0..1000000", path,
+                 self_feed, (unsigned long long)ramp);
         fclose(f);
         return -1;
     }
@@ -184,7 +196,9 @@ int tc_load(const char *path, tc_state *s, char *msg, size_t n)
     hiss_config *c = &s->cfg;
     c->io = synth ? HISS_IO_SYNTH : HISS_IO_FX;
     s->head_bias = (int)head_bias;
-    s->input_noise = version == VERSION_SYNTH ? (int)noise : synth ? -1 : 0;
+    s->input_noise = version >= VERSION_SYNTH_3 && synth ? (int)noise : synth ? -1 : 0;
+    s->self_feed = self_feed;
+    s->self_feed_ramp = (int)ramp;
     c->rms_eps = (float)eps;
     c->d_model = (int)fields[0];
     c->n_layer = (int)fields[1];

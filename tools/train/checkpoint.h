@@ -21,11 +21,14 @@ typedef struct tc_state {
     int head_bias;    /* synth: lm_head.bias present */
     char cond[512];   /* synth: the conditioning features, comma-separated */
     int input_noise;  /* synth: ht_train_opts.input_noise; -1 in a version 2 file (not kept) */
+    double self_feed; /* synth: ht_train_opts.self_feed (0 in version 2 and 3 files) */
+    int self_feed_ramp; /* synth: ht_train_opts.self_feed_ramp, likewise */
 } tc_state;
 
-/* Written as version 1 for fx models (as before synth models existed), version 3 for synth
- * models (the same, then the synth head's description and the input noise); version 2 (synth,
- * without the input noise) is still read. 0, or -1 with msg. */
+/* Written as version 1 for fx models (as before synth models existed), version 4 for synth
+ * models (the same, then the synth head's description, the input noise, self-feed and its
+ * ramp); versions 2 (synth, without the input noise) and 3 (without self-feed, which did not
+ * exist then: read as 0) are still read. 0, or -1 with msg. */
 int tc_save(const char *path, const tc_state *s, char *msg, size_t n);
 /* Reads into s; P, m and v are allocated (free them). Checks the magic, the version and that
  * the file is complete. 0, or -1 with msg. */

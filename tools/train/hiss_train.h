@@ -64,6 +64,20 @@ uint64_t ht_synth_macs_per_sample(const ht_layout *L);
 void ht_layout_free(ht_layout *L);
 const ht_tensor_info *ht_layout_find(const ht_layout *L, const char *name);
 
+/* The vector instruction sets the float training math (ops.c) is compiled for: in a portable
+ * x86-64 build the baseline (SSE2), AVX2 with FMA and AVX-512 with FMA; in a -DHISS_NATIVE=ON
+ * build only the build machine's (native); elsewhere the baseline alone. The sets round
+ * differently (FMA contraction, vector widths), so the same seed and thread count give the same
+ * bytes only under the same set: the widest the processor runs, or the one the environment
+ * variable HISS_TRAIN_ISA names (baseline, avx2, avx512 or native), which pins it across
+ * machines. The double math (the gradient check) is the baseline's always. */
+typedef enum ht_isa { HT_ISA_BASELINE, HT_ISA_AVX2, HT_ISA_AVX512, HT_ISA_NATIVE } ht_isa;
+/* The set this process trains with (every acts_create asks it). 0, or -1 with err (may be NULL)
+ * saying why when HISS_TRAIN_ISA names a set that is unknown, not in this build, or not run by
+ * this processor. */
+int ht_isa_select(ht_isa *isa, hiss_error *err);
+const char *ht_isa_name(ht_isa isa);
+
 /* Reals one window of T samples needs for activations and backward scratch (see net.c for the
  * formula); multiply by sizeof(float) or sizeof(double). */
 size_t ht_acts_reals(const ht_layout *L, int T);
@@ -137,6 +151,38 @@ typedef struct ht_synth_stats {
 hiss_status ht_synth_eval_engine(const hiss_synth_model *m, const ht_synth_data *d, int threads,
                                  double *bits, hiss_error *err);
 
+/* Self-feed (scheduled sampling): a voice plays from its own draws, and a model trained only on
+ * the recording's previous class never saw those. So each input of a training chunk is, with
+ * probability p, the class the engine drew (temperature 1, top-p 1) from its own logits at the
+ * sample before, playing the chunk itself from the state its note has there; else the recorded
+ * class. The coin and the draw of sample i of note `note` come from a hash of (seed, epoch,
+ * note, i), so the inputs do not depend on threads or chunking. */
+enum { HT_SELF_FEED_COIN = 1, HT_SELF_FEED_DRAW = 2 };
+/* The hash behind the coin (what = HT_SELF_FEED_COIN: the input at sample i) and the draw
+ * (HT_SELF_FEED_DRAW: the generator, hiss_synth_rng_seed, of the class drawn from the logits of
+ * sample i). */
+uint64_t ht_self_feed_hash(uint64_t seed, int epoch, int note, size_t i, int what);
+/* The probability in epoch `epoch` (from 0): p * epoch / ramp while epoch < ramp, then p. */
+double ht_self_feed_at(double p, int ramp, int epoch);
+
+/* What one thread needs to play chunks (no allocation while it plays). */
+typedef struct ht_self_feed_work {
+    float *scratch; /* hiss_synth_scratch_floats(m) */
+    float logits[HISS_SYNTH_CLASSES];
+    hiss_synth_sampler sampler;
+} ht_self_feed_work;
+
+/* Samples [from, from + T) of note `note` played through the engine m, one hiss_synth_step
+ * each, from *state (the voice state at sample `from`: zero at the note-on) with conditioning
+ * cond [T * n_cond]. in [T] holds the teacher-forced inputs on entry; on return in[t] is the
+ * input fed at sample from + t: the engine's draw from the logits of the sample before where
+ * that sample's coin (probability p) says so, else the input given (the note-on's input always).
+ * *draw: on entry the draw the coin of sample `from` asks for (made by the previous chunk), -1
+ * when none; on return the same for sample from + T. *state is left after the chunk. */
+void ht_self_feed_chunk(const hiss_synth_model *m, double p, uint64_t seed, int epoch, int note,
+                        size_t from, int T, const float *cond, unsigned char *in, float *state,
+                        int *draw, ht_self_feed_work *w);
+
 typedef struct ht_loss_cfg {
     double pre_emph;  /* pre-emphasis coefficient: e[t] = y[t] - k y[t-1] (0.85) */
     double dc_weight; /* weight of the DC term (1) */
@@ -173,6 +219,8 @@ typedef struct ht_train_opts {
     double clip;          /* global gradient norm limit, 0: none */
     ht_loss_cfg loss;
     int input_noise;      /* synth: teacher-forced input classes moved by up to +-this (0: off) */
+    double self_feed;     /* synth: probability that an input is the model's own draw (0: off) */
+    int self_feed_ramp;   /* synth: epochs over which self_feed grows from 0 (0: from the start) */
 } ht_train_opts;
 
 ht_train_opts ht_train_opts_default(void);

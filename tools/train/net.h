@@ -6,7 +6,8 @@
 #include "ops.h"
 
 struct HT_FN(acts) {
-    int Tmax; /* the window the arena was carved for */
+    const HT_FN(ops) *ops; /* the compilation of the ops this window runs (ops.h) */
+    int Tmax;              /* the window the arena was carved for */
     int T;    /* samples of the last forward (<= Tmax); the strides below use it */
     real *arena;
     /* activations */
@@ -21,7 +22,7 @@ struct HT_FN(acts) {
     real *dtp;   /* [L][T, di] dt_proj output before softplus */
     real *delta; /* [L][T, di] */
     real *A;     /* [L][N, di] -exp(A_log), transposed */
-    real *S;     /* [L][T, N, di] SSM state after each step */
+    real *Sck;   /* [L][nck, N, di] SSM state at the end of every Kc steps (ops.h) */
     real *yssm;  /* [L][T, di] scan output before the gate */
     real *y;     /* [L][T, di] gated */
     real *of;    /* [T, dm] norm_f output */
@@ -35,10 +36,32 @@ struct HT_FN(acts) {
     real *dxz;                                      /* [T, 2 di] */
     real *ddbc;                                     /* [T, R + 2N] */
     real *dA, *ds;                                  /* [N, di] */
+    real *Sbuf, *Abuf;                              /* [Kc, N, di]: the scan's chunk */
+    int Kc, nck; /* the scan's steps per checkpoint, and checkpoints per layer (for Tmax) */
     real *gs;                                       /* [di] */
     real *wt;                                       /* the largest weight matrix */
-    real *wt2;                                      /* synth: another, for lm_head's backward */
 };
+
+/* The float windows run with denormals flushed to zero (FTZ/DAZ, as the engine's streams): the
+ * gradient that flows back through a window's warm-up, where the loss adds none, and a state
+ * that decays through quiet input both shrink into subnormals, which cost about 100 times a
+ * normal operation on x86 and change nothing a float can hold next to a normal value. The double
+ * build (the gradient check) keeps gradual underflow. */
+#ifdef HT_DOUBLE
+typedef int ht_fpguard;
+static inline ht_fpguard ht_fp_enter(void)
+{
+    return 0;
+}
+static inline void ht_fp_leave(ht_fpguard g)
+{
+    (void)g;
+}
+#else
+typedef hiss_fpguard ht_fpguard;
+#define ht_fp_enter hiss_fp_enter
+#define ht_fp_leave hiss_fp_leave
+#endif
 
 /* The backbone over the first T samples of the window: a->r[0 .. T dm) holds the head's output
  * (the residual stream entering layer 0) on entry, a->of the norm_f output on return. state0: the

@@ -36,6 +36,8 @@ typedef struct synth_args {
     const char *notes, *cond;
     int head_bias;
     int input_noise; /* -1: not given (0, or the checkpoint's on --resume) */
+    double self_feed; /* -1: not given, likewise */
+    int self_feed_ramp; /* -1: not given, likewise */
 } synth_args;
 
 int ht_synth_wanted(int argc, char **argv)
@@ -57,7 +59,7 @@ void ht_synth_usage(FILE *f)
             "                      tools/data/make-synth-data.sh; its \"train\" split is trained\n"
             "                      on, its \"val\" split (held-out notes) chooses the best epoch\n"
             "  --cond LIST         conditioning features, comma-separated, from pitch, velocity,\n"
-            "                      gate, onset, decay, release, sin1, cos1, sin2, cos2\n"
+            "                      gate, onset, decay, release, sin1, cos1, ..., sin8, cos8\n"
             "                      (default " DEFAULT_COND ")\n"
             "Model:\n"
             "  --d-model N (16)  --n-layer N (2)  --d-state N (16)  --d-conv N (4)\n"
@@ -73,6 +75,13 @@ void ht_synth_usage(FILE *f)
             "  --input-noise N (0: move each teacher-forced input class by a uniform -N..N,\n"
             "            so the model learns to play from its own draws; --resume keeps the\n"
             "            checkpoint's)\n"
+            "  --self-feed P (0: off; 0 to 1) scheduled sampling: each input is, with probability\n"
+            "            P, the class the model drew (temperature 1, top-p 1) from its own logits\n"
+            "            at the sample before, the chunk played by the engine from the note's\n"
+            "            state, else the recorded one (targets stay the recording); about 1.5x\n"
+            "            the time per sample; --resume keeps the checkpoint's\n"
+            "  --self-feed-ramp E (0) P grows linearly from 0 over the first E epochs\n"
+            "            (epoch e uses P e/E), then stays; --resume keeps the checkpoint's\n"
             "Output:\n"
             "  -o, --output FILE   the model of the best validation epoch (.safetensors)\n"
             "  --checkpoint FILE   (default: MODEL without .safetensors + .ckpt)\n"
@@ -118,9 +127,13 @@ static int parse_args(int argc, char **argv, synth_args *t, int *done)
     t->head_bias = 1;
     t->cond = DEFAULT_COND;
     t->input_noise = -1;
-    const ht_int_opt ints[] = {{"input-noise", &t->input_noise, 0, 64}};
+    t->self_feed = -1;
+    t->self_feed_ramp = -1;
+    const ht_int_opt ints[] = {{"input-noise", &t->input_noise, 0, 64},
+                               {"self-feed-ramp", &t->self_feed_ramp, 0, 1000000}};
+    const ht_real_opt reals[] = {{"self-feed", &t->self_feed, 0, 1}};
     const ht_cli_mode mode = {
-        ints, sizeof ints / sizeof *ints, NULL, 0, synth_option, t,
+        ints, sizeof ints / sizeof *ints, reals, sizeof reals / sizeof *reals, synth_option, t,
         " (fx options do not apply to --synth; see hiss-train --synth --help)"};
     const int rc = ht_cli_parse(argc, argv, prog, c, &mode, done);
     if (rc || *done)
@@ -196,6 +209,35 @@ static int resolve_input_noise(synth_args *t, const tc_state *ck, const char *ck
                 ckpt_path, noise < 0 ? 0 : noise);
     }
     t->cli.o.input_noise = noise < 0 ? 0 : noise;
+    return 0;
+}
+
+/* Self-feed and its ramp, likewise; every synth checkpoint holds them (those written before
+ * self-feed existed were trained without it: 0). 0, or -1 (said). */
+static int resolve_self_feed(synth_args *t, const tc_state *ck, const char *ckpt_path)
+{
+    ht_train_opts *o = &t->cli.o;
+    if (t->cli.resume) {
+        if (t->self_feed >= 0 && t->self_feed != ck->self_feed) {
+            fprintf(stderr,
+                    "%s: --self-feed %g, but %s was trained with --self-feed %g: a resumed run "
+                    "keeps it (leave the option out, or start a new run)\n",
+                    prog, t->self_feed, ckpt_path, ck->self_feed);
+            return -1;
+        }
+        if (t->self_feed_ramp >= 0 && t->self_feed_ramp != ck->self_feed_ramp) {
+            fprintf(stderr,
+                    "%s: --self-feed-ramp %d, but %s was trained with --self-feed-ramp %d: a "
+                    "resumed run keeps it (leave the option out, or start a new run)\n",
+                    prog, t->self_feed_ramp, ckpt_path, ck->self_feed_ramp);
+            return -1;
+        }
+        o->self_feed = ck->self_feed;
+        o->self_feed_ramp = ck->self_feed_ramp;
+        return 0;
+    }
+    o->self_feed = t->self_feed < 0 ? 0 : t->self_feed;
+    o->self_feed_ramp = t->self_feed_ramp < 0 ? 0 : t->self_feed_ramp;
     return 0;
 }
 
@@ -309,6 +351,8 @@ static void synth_checkpoint(void *ctx, tc_state *s)
     s->head_bias = x->head_bias;
     snprintf(s->cond, sizeof s->cond, "%s", x->cond);
     s->input_noise = x->a.cli.o.input_noise;
+    s->self_feed = x->a.cli.o.self_feed;
+    s->self_feed_ramp = x->a.cli.o.self_feed_ramp;
 }
 
 /* The run after the command line: data, model, trainer, checkpoint, epochs. The exit status. */
@@ -363,9 +407,11 @@ static int synth_train(synth_job *j, int argc, char **argv)
         fprintf(sink, "resuming from %s after epoch %d (step %ld); the model's shape%s come from "
                       "the checkpoint\n",
                 run->ckpt_path, ck->epoch, ck->step,
-                ck->input_noise >= 0 ? ", features and input noise" : " and features");
+                ck->input_noise >= 0 ? ", features, self-feed and input noise"
+                                     : ", features and self-feed");
     }
-    if (resolve_input_noise(tp, ck, run->ckpt_path, sink))
+    if (resolve_input_noise(tp, ck, run->ckpt_path, sink) ||
+        resolve_self_feed(tp, ck, run->ckpt_path))
         return EXIT_RUNTIME;
     hiss_synth_model *model;
     hiss_error err;
@@ -442,6 +488,13 @@ static int synth_train(synth_job *j, int argc, char **argv)
             epochs, o->total_steps / epochs, o->batch, o->window, o->lr, o->lr_min,
             o->schedule == HT_SCHED_COSINE ? "cosine" : "step", o->threads,
             ht_acts_reals(L, o->window) * sizeof(float) / 1e6);
+    if (o->self_feed > 0 && o->self_feed_ramp > 0)
+        fprintf(sink, "self-feed: each input the model's own draw with probability %g, ramped up "
+                      "from 0 over the first %d epochs\n",
+                o->self_feed, o->self_feed_ramp);
+    else if (o->self_feed > 0)
+        fprintf(sink, "self-feed: each input the model's own draw with probability %g\n",
+                o->self_feed);
 
     run->csv_header = "epoch,step,lr,train_bits,val_bits,seconds";
     run->hist_col[0] = 3; /* train_bits */

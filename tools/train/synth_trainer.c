@@ -3,8 +3,13 @@
  * really has there and no warm-up is wasted. A step is one chunk of every busy stream. Threads
  * take the streams one at a time as they become free (chunks differ in length), each stream's
  * gradient goes to its own buffer and the buffers are summed in stream order: the result does not
- * depend on which thread ran what, so it is the same bytes for any number of threads. */
+ * depend on which thread ran what, so it is the same bytes for any number of threads.
+ * With self-feed, each stream first plays its chunk through the engine (synth_self_feed.c) to
+ * mix its inputs; the engine's copy of the model is refreshed once per step, before the workers
+ * run, and each stream carries its engine voice state from chunk to chunk as it carries the
+ * trainer's. */
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,6 +21,8 @@ typedef struct sstream {
     real *state, *next;        /* the model state at the stream's position, and after its chunk */
     real *G;                   /* the gradient of its chunk */
     hiss_synth_note ns, ns_next; /* the note's feature state, likewise */
+    float *eng, *eng_next;     /* self-feed: the engine voice state, likewise */
+    int draw, draw_next;       /* self-feed: the draw the chunk's first input may take, likewise */
     int len;                   /* samples of the pending chunk (0: none) */
     double nll;                /* its summed cross-entropy */
 } sstream;
@@ -26,6 +33,7 @@ typedef struct sworker {
     real *cond;
     float *condf;
     unsigned char *in, *tgt;
+    ht_self_feed_work *sf; /* self-feed only */
 } sworker;
 
 struct HT_FN(synth_trainer) {
@@ -42,6 +50,9 @@ struct HT_FN(synth_trainer) {
     atomic_int next; /* the next stream to take */
     double scale;
     int epoch;
+    double self_feed;        /* this epoch's probability (ramped), 0: teacher forcing alone */
+    hiss_synth_model *eng;   /* self-feed: the parameters of this step, for the engine */
+    size_t eng_floats;       /* hiss_synth_state_floats(eng) */
 };
 
 /* The input jitter of sample i of note k in this epoch, uniform in [-amp, amp]: a hash of all
@@ -82,6 +93,12 @@ static void *worker_run(void *arg)
                                                        qs->pos + (size_t)t, tr->o.input_noise);
             w->in[t] = (unsigned char)(c < 0 ? 0 : c > 255 ? 255 : c);
         }
+        if (tr->self_feed > 0) {
+            memcpy(s->eng_next, s->eng, tr->eng_floats * sizeof *s->eng);
+            s->draw_next = s->draw;
+            ht_self_feed_chunk(tr->eng, tr->self_feed, tr->o.seed, tr->epoch, qs->note, qs->pos,
+                               s->len, w->condf, w->in, s->eng_next, &s->draw_next, w->sf);
+        }
         for (size_t j = 0; j < (size_t)s->len * (size_t)d->n_cond; j++)
             w->cond[j] = (real)w->condf[j];
         s->nll = HT_FN(synth_window)(L, tr->P, w->a, s->len, w->in, w->cond, w->tgt,
@@ -97,14 +114,47 @@ static void note_start(HT_FN(synth_trainer) *tr, int k)
     if (qs->note >= 0) {
         const ht_note *n = &tr->d->notes[qs->note];
         tr->st[k].ns = hiss_synth_note_start((double)n->note, n->velocity);
+        if (tr->eng)
+            memset(tr->st[k].eng, 0, tr->eng_floats * sizeof *tr->st[k].eng);
+        tr->st[k].draw = -1;
     }
+}
+
+/* The engine's model for self-feed: the trainer's configuration and features, so that
+ * params_to_synth can fill it every step. NULL without memory or on a mismatch. */
+static hiss_synth_model *engine_model(const ht_layout *L, const ht_synth_data *d, const real *P)
+{
+    hiss_config c = {0};
+    c.io = HISS_IO_SYNTH;
+    c.d_model = L->d_model;
+    c.n_layer = L->n_layer;
+    c.d_inner = L->d_inner;
+    c.d_state = L->d_state;
+    c.d_conv = L->d_conv;
+    c.dt_rank = L->dt_rank;
+    c.sample_rate = d->rate;
+    c.rms_eps = (float)L->eps;
+    char cond[HISS_MAX_COND * 16 + 1] = "";
+    size_t at = 0;
+    for (int i = 0; i < d->n_cond && at < sizeof cond; i++)
+        at += (size_t)snprintf(cond + at, sizeof cond - at, "%s%s", i ? "," : "",
+                               hiss_synth_feature_name(d->feat[i]));
+    hiss_synth_model *m = NULL;
+    hiss_error err;
+    if (at >= sizeof cond ||
+        hiss_synth_model_init(&c, cond, L->head_bias, 0, &m, &err) != HISS_OK ||
+        HT_FN(params_to_synth)(L, P, m, &err)) {
+        hiss_synth_model_free(m);
+        return NULL;
+    }
+    return m;
 }
 
 HT_FN(synth_trainer) *HT_FN(synth_trainer_create)(const ht_layout *L, const ht_train_opts *o,
                                                   real *P, const ht_synth_data *d)
 {
     if (!L->synth || o->window < 1 || o->batch < 1 || o->threads < 1 || d->n_cond != L->n_in ||
-        d->n_notes < 1)
+        d->n_notes < 1 || !(o->self_feed >= 0 && o->self_feed <= 1) || o->self_feed_ramp < 0)
         return NULL;
     HT_FN(synth_trainer) *tr = calloc(1, sizeof *tr);
     if (!tr)
@@ -120,11 +170,20 @@ HT_FN(synth_trainer) *HT_FN(synth_trainer_create)(const ht_layout *L, const ht_t
     if (HT_FN(adam_init)(&tr->opt, np) || ht_pool_init(&tr->pool, tr->nt) || !tr->st || !tr->w ||
         ht_sched_init(&tr->q, o->batch, d->n_notes))
         goto fail;
+    if (o->self_feed > 0) {
+        if (!(tr->eng = engine_model(L, d, P)))
+            goto fail;
+        tr->eng_floats = hiss_synth_state_floats(tr->eng);
+    }
     for (int k = 0; k < o->batch; k++) {
-        tr->st[k].state = calloc(ns, sizeof(real));
-        tr->st[k].next = calloc(ns, sizeof(real));
-        tr->st[k].G = calloc(np, sizeof(real));
-        if (!tr->st[k].state || !tr->st[k].next || !tr->st[k].G)
+        sstream *s = &tr->st[k];
+        s->state = calloc(ns, sizeof(real));
+        s->next = calloc(ns, sizeof(real));
+        s->G = calloc(np, sizeof(real));
+        if (!s->state || !s->next || !s->G)
+            goto fail;
+        if (tr->eng && (!(s->eng = calloc(tr->eng_floats, sizeof(float))) ||
+                        !(s->eng_next = calloc(tr->eng_floats, sizeof(float)))))
             goto fail;
     }
     for (int k = 0; k < tr->nt; k++) {
@@ -136,6 +195,10 @@ HT_FN(synth_trainer) *HT_FN(synth_trainer_create)(const ht_layout *L, const ht_t
         w->in = calloc(T, 1);
         w->tgt = calloc(T, 1);
         if (!w->a || !w->cond || !w->condf || !w->in || !w->tgt)
+            goto fail;
+        if (tr->eng && (!(w->sf = calloc(1, sizeof *w->sf)) ||
+                        !(w->sf->scratch = calloc(hiss_synth_scratch_floats(tr->eng),
+                                                  sizeof(float)))))
             goto fail;
     }
     HT_FN(synth_epoch_begin)(tr, 0);
@@ -156,12 +219,18 @@ void HT_FN(synth_trainer_free)(HT_FN(synth_trainer) *tr)
         free(w->condf);
         free(w->in);
         free(w->tgt);
+        if (w->sf)
+            free(w->sf->scratch);
+        free(w->sf);
     }
     for (int k = 0; tr->st && k < tr->o.batch; k++) {
         free(tr->st[k].state);
         free(tr->st[k].next);
         free(tr->st[k].G);
+        free(tr->st[k].eng);
+        free(tr->st[k].eng_next);
     }
+    hiss_synth_model_free(tr->eng);
     ht_sched_free(&tr->q);
     free(tr->st);
     free(tr->w);
@@ -173,6 +242,7 @@ void HT_FN(synth_trainer_free)(HT_FN(synth_trainer) *tr)
 void HT_FN(synth_epoch_begin)(HT_FN(synth_trainer) *tr, int epoch)
 {
     tr->epoch = epoch;
+    tr->self_feed = tr->eng ? ht_self_feed_at(tr->o.self_feed, tr->o.self_feed_ramp, epoch) : 0;
     ht_sched_begin(&tr->q, tr->d, tr->o.seed, epoch);
     for (int k = 0; k < tr->q.n_streams; k++) {
         tr->st[k].len = 0;
@@ -193,6 +263,10 @@ int HT_FN(synth_grad)(HT_FN(synth_trainer) *tr, real *G, ht_synth_stats *st)
     }
     if (!n)
         return 1;
+    /* the engine plays with the parameters the gradient is taken at (it cannot fail: the
+     * model was made from this layout) */
+    if (tr->self_feed > 0 && HT_FN(params_to_synth)(L, tr->P, tr->eng, NULL))
+        return -1;
     /* the loss is the mean over the batch's samples */
     tr->scale = 1.0 / (double)n;
     atomic_store(&tr->next, 0);
@@ -230,6 +304,12 @@ void HT_FN(synth_commit)(HT_FN(synth_trainer) *tr)
         s->state = s->next;
         s->next = t;
         s->ns = s->ns_next;
+        if (tr->self_feed > 0) {
+            float *e = s->eng;
+            s->eng = s->eng_next;
+            s->eng_next = e;
+            s->draw = s->draw_next;
+        }
     }
     ht_sched_advance(&tr->q, tr->d, tr->o.window);
     for (int k = 0; k < tr->q.n_streams; k++) {

@@ -2,7 +2,8 @@
  * with HT_REAL float / HT_FN(n) ht_f_##n and with HT_REAL double / HT_FN(n) ht_d_##n, so there is
  * deliberately no include guard. */
 
-/* Activations of one window (every tensor backward needs) and backward scratch. */
+/* Activations of one window (every tensor backward needs) and backward scratch. NULL out of
+ * memory, or (float) when ht_isa_select refuses HISS_TRAIN_ISA. */
 typedef struct HT_FN(acts) HT_FN(acts);
 HT_FN(acts) *HT_FN(acts_create)(const ht_layout *L, int T);
 void HT_FN(acts_free)(HT_FN(acts) *a);

@@ -61,6 +61,16 @@ int ht_run_open(ht_run *r, const char *prog, const ht_cli *cli)
     if (dot && (!slash || dot > slash))
         *dot = '\0';
     strcat(r->png_path, ".png");
+    /* a HISS_TRAIN_ISA the trainer cannot honour is said here, not as a trainer that could not
+     * be made */
+    ht_isa isa;
+    hiss_error err;
+    if (ht_isa_select(&isa, &err)) {
+        fprintf(stderr, "%s: %s\n", prog, err.msg);
+        return HT_EXIT_RUNTIME;
+    }
+    fprintf(r->sink, "float math: %s%s\n", ht_isa_name(isa),
+            getenv("HISS_TRAIN_ISA") && *getenv("HISS_TRAIN_ISA") ? " (HISS_TRAIN_ISA)" : "");
     return 0;
 }
 
@@ -143,8 +153,12 @@ int ht_run_provenance(hiss_model *m, int argc, char **argv)
     time_t now = sde && *sde ? (time_t)strtoll(sde, NULL, 10) : time(NULL);
     struct tm tmv;
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tmv));
+    /* the instruction set too: the same command gives the same bytes only under the same one */
+    ht_isa isa;
     const int bad = hiss_model_set_meta(m, "hiss.train.command", cmd) != HISS_OK ||
-                    hiss_model_set_meta(m, "hiss.train.date", when) != HISS_OK;
+                    hiss_model_set_meta(m, "hiss.train.date", when) != HISS_OK ||
+                    ht_isa_select(&isa, NULL) ||
+                    hiss_model_set_meta(m, "hiss.train.isa", ht_isa_name(isa)) != HISS_OK;
     free(cmd);
     return bad ? -1 : 0;
 }

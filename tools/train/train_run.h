@@ -67,9 +67,9 @@ void ht_run_resumed(ht_run *r, tc_state *ck, float *m, float *v);
  * cause) and returns HT_EXIT_RUNTIME. */
 int ht_run_no_trainer(const ht_run *r, const ht_layout *L, int window);
 
-/* How the model was made, so it can be made again: "hiss.train.command" (argv) and
- * "hiss.train.date" (SOURCE_DATE_EPOCH when set, so two runs can give byte-identical files).
- * 0, or -1 out of memory. */
+/* How the model was made, so it can be made again: "hiss.train.command" (argv),
+ * "hiss.train.date" (SOURCE_DATE_EPOCH when set, so two runs can give byte-identical files) and
+ * "hiss.train.isa" (the float math's instruction set, ht_isa_select). 0, or -1 out of memory. */
 int ht_run_provenance(hiss_model *m, int argc, char **argv);
 /* A number into the metadata as "%.6g". 0, or -1. */
 int ht_set_meta_num(hiss_model *m, const char *key, double v);
