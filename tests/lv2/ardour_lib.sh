@@ -3,6 +3,17 @@
 # moved and reloaded. Uses $tmp (the test's folder) and $here (this folder).
 command -v ardour7-lua >/dev/null 2>&1 || skip "ardour7-lua not found (Debian: apt-get install ardour)"
 
+# Ardour 7.3 (Debian 12) picks AVX-512 mixing routines on a CPU that has them, and those write up
+# to 7 floats past the end of a buffer when asked for fewer frames than the step that aligns
+# them (fixed in Ardour 8.5, "Fix potential memory corruption in AVX512f DSP"). The export's
+# delay-line mix asks for such short runs, so Ardour corrupted its own heap and aborted in about
+# a third of the runs, with or without any plugin. ARDOUR_FPU_FLAGS replaces Ardour's CPU probe:
+# 15 = flush-to-zero, denormals-are-zero, SSE, SSE2, which every x86-64 has (hiss sets the same
+# two modes itself, engine/src/fpenv.c), so Ardour mixes with its SSE routines there.
+case $(uname -m) in
+x86_64 | amd64) export ARDOUR_FPU_FLAGS=15 ;;
+esac
+
 # ardour_config UUID: a config folder under $tmp whose export preset UUID writes 32-bit float WAV
 # (Ardour's own "BWAV 32float Export" format) into $tmp/out; the settings both scripts share.
 ardour_config() {
