@@ -205,14 +205,8 @@ static hiss_config cfg(int dm, int nl, int di, int ds, int dc, int dr, int ncond
 
 int main(void)
 {
-    /* the float build's instruction set (HISS_TRAIN_ISA; tests/train.cmake runs this under each) */
-    ht_isa isa;
-    hiss_error err;
-    if (ht_isa_select(&isa, &err)) {
-        printf("skipped: %s\n", err.msg);
+    if (tgrad_isa_or_skip())
         return 77;
-    }
-    printf("float math: %s\n", ht_isa_name(isa));
     const setup s[] = {
         {cfg(4, 1, 8, 2, 2, 1, 0, 0), "d_model 4, 1 layer, d_state 2, d_conv 2, no skip"},
         {cfg(8, 2, 16, 4, 4, 1, 1, 1), "d_model 8, 2 layers, d_state 4, d_conv 4, skip, 1 cond"},

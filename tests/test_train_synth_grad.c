@@ -349,14 +349,8 @@ static void run(const setup *s, uint64_t seed)
 
 int main(void)
 {
-    /* the float build's instruction set (HISS_TRAIN_ISA; tests/train.cmake runs this under each) */
-    ht_isa isa;
-    hiss_error err;
-    if (ht_isa_select(&isa, &err)) {
-        printf("skipped: %s\n", err.msg);
+    if (tgrad_isa_or_skip())
         return 77;
-    }
-    printf("float math: %s\n", ht_isa_name(isa));
     const setup s[] = {
         {4, 1, 8, 2, 2, 1, 1, "pitch,gate,sin1", "d_model 4, 1 layer, d_state 2, d_conv 2, bias"},
         {6, 2, 10, 3, 3, 2, 0, "pitch,velocity,gate,onset,decay,release,sin1,cos1,sin2,cos2",

@@ -1,4 +1,5 @@
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "train_grad_util.h"
@@ -69,4 +70,16 @@ double tgrad_float_worst(const ht_layout *L, const float *Gf, const double *Gd, 
         }
     }
     return worst;
+}
+
+int tgrad_isa_or_skip(void)
+{
+    ht_isa isa;
+    hiss_error err;
+    if (ht_isa_select(&isa, &err)) {
+        printf("skipped: %s\n", err.msg);
+        return 77;
+    }
+    printf("float math: %s\n", ht_isa_name(isa));
+    return 0;
 }

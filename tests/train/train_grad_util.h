@@ -26,4 +26,9 @@ double tgrad_fd_rel_err(double *P, const double *G, const size_t *idx, int n, do
  * worst relative error and *name its tensor. */
 double tgrad_float_worst(const ht_layout *L, const float *Gf, const double *Gd, const char **name);
 
+/* The float build's instruction set (HISS_TRAIN_ISA; tests/train.cmake runs each check under
+ * each set): 0 with its name printed, or 77 (ctest's skip code) with the reason printed when this
+ * CPU lacks the set asked for. */
+int tgrad_isa_or_skip(void);
+
 #endif
