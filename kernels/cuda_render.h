@@ -31,6 +31,18 @@ hiss_status hc_render_cuda_batch(const hiss_model *m, const float *const *in, fl
                                  const size_t *n, int count, const float *const *cond, size_t segment,
                                  int chunk, hc_render_stats *stats, hiss_error *err);
 
+/* hiss_offline's GPU side (cuda_offline.cu) with explicit segment and chunk lengths: one sequence
+ * rendered a call at a time, each call cut into segments of up to `segment` samples, the conv
+ * history and the SSM state carried on the device from segment to segment and call to call. */
+typedef struct hc_offline hc_offline;
+hiss_status hc_offline_create(const hiss_model *m, const float *cond, size_t segment, int chunk,
+                              hc_offline **out, hiss_error *err);
+hiss_status hc_offline_render(hc_offline *r, const float *in, float *out, size_t n, hiss_error *err);
+/* Since creation: segments rendered, 1 once an output went non-finite (the rest goes through the
+ * CUDA stream), the wall time of the parallel passes. */
+hc_render_stats hc_offline_stats(const hc_offline *r);
+void hc_offline_free(hc_offline *r);
+
 #ifdef __cplusplus
 }
 #endif

@@ -17,7 +17,7 @@ if [ ! -x "$BIN/test_cuda_match" ]; then
     say "building in build-gpu"
     cmake -S . -B build-gpu -DHISS_PLUGIN=OFF -DCMAKE_BUILD_TYPE=Release >"$OUT/build.log" 2>&1 &&
         cmake --build build-gpu -j16 --target test_cuda_match test_cuda_state test_cuda_nan \
-            test_cuda_many test_cuda_render test_cuda_batch test_cuda_sync test_cuda_synth hiss-bench >>"$OUT/build.log" 2>&1 || { say "BUILD FAILED"; tail -30 "$OUT/build.log"; exit 1; }
+            test_cuda_many test_cuda_render test_cuda_batch test_cuda_offline test_cuda_sync test_cuda_synth hiss-bench >>"$OUT/build.log" 2>&1 || { say "BUILD FAILED"; tail -30 "$OUT/build.log"; exit 1; }
     mkdir -p "$BIN"
     cp build-gpu/tests/test_cuda_* build-gpu/tools/bench/hiss-bench "$BIN/"
 fi
@@ -27,7 +27,7 @@ nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,memory.total,
 for m in $modes; do
 case $m in
 tests)
-    for t in ${TESTS:-match state nan many render batch sync synth}; do
+    for t in ${TESTS:-match state nan many render batch offline sync synth}; do
         start=$(date +%s.%N)
         timeout 120 "$BIN/test_cuda_$t" >"$OUT/test_$t.log" 2>&1
         rc=$?
@@ -38,7 +38,7 @@ tests)
     rm -f "$OUT"/test_*.log
     ;;
 san)
-    for t in ${MEMCHECK_TESTS-match state nan many render batch sync synth}; do
+    for t in ${MEMCHECK_TESTS-match state nan many render batch offline sync synth}; do
         HISS_TEST_QUICK=1 timeout ${SAN_T:-240} compute-sanitizer --tool memcheck --leak-check full \
             --error-exitcode 9 "$BIN/test_cuda_$t" >"$OUT/san_memcheck_$t.log" 2>&1
         say "memcheck test_cuda_$t rc=$? : $(grep -E 'ERROR SUMMARY' "$OUT/san_memcheck_$t.log" | tail -1)"
@@ -50,7 +50,7 @@ san)
             --racecheck-report all --error-exitcode 9 "$BIN/test_cuda_$2" >"$OUT/san_racecheck_$1.log" 2>&1
         say "racecheck $1 rc=$? : $(grep -E 'RACECHECK SUMMARY|ERROR SUMMARY' "$OUT/san_racecheck_$1.log" | tail -1)"
     }
-    for t in ${RACECHECK_TESTS-nan state render batch sync synth}; do
+    for t in ${RACECHECK_TESTS-nan state render batch offline sync synth}; do
         if [ "$t" = synth ]; then
             for p in sampler teacher free exact nan cuts sampling deadline; do race "synth-$p" synth "$p" & done
         else

@@ -48,3 +48,9 @@ add_test(NAME engine_render COMMAND test_engine_render)
 add_executable(test_engine_render_batch ${CMAKE_CURRENT_SOURCE_DIR}/test_engine_render_batch.c)
 target_link_libraries(test_engine_render_batch PRIVATE hiss_static)
 add_test(NAME engine_render_batch COMMAND test_engine_render_batch)
+
+# hiss_offline on the CPU: any partition into calls equals one hiss_render_offline call, bit for bit
+# (random models from tests/test_cuda_util.h, which needs the engine's internal model.h).
+add_executable(test_engine_offline ${CMAKE_CURRENT_SOURCE_DIR}/test_engine_offline.c)
+target_link_libraries(test_engine_offline PRIVATE hiss_static hiss_internal m)
+add_test(NAME engine_offline COMMAND test_engine_offline)

@@ -4,10 +4,11 @@
 #   render_<case>             end-to-end runs of hiss-render (tests/render/render_test.sh), the
 #                             numbers checked by render_check against the engine called directly;
 #                             render_files*: several files at once (--out-dir)
-#   render_midi_<case>, render_whole
+#   render_midi_<case>, render_whole, render_whole_segments
 #                             hiss-render --midi (synth models) against the same song rendered by
 #                             synth_check through the hiss_synth API, and the whole-file path of
-#                             effect models (tests/render/midi_test.sh)
+#                             effect models (tests/render/midi_test.sh); whole_segments: a long
+#                             file a segment at a time equals the file read whole, to the bit
 if(TARGET hiss_tools_common AND TARGET PkgConfig::HISS_SOXR)
   add_executable(test_resampler render/test_resampler.c)
   target_link_libraries(test_resampler PRIVATE hiss_tools_common hiss_static PkgConfig::HISS_SOXR m)
@@ -38,7 +39,7 @@ if(TARGET hiss-render)
 
   add_executable(synth_check render/synth_check.c)
   target_link_libraries(synth_check PRIVATE hiss_static PkgConfig::HISS_SNDFILE m)
-  foreach(c midi_render midi_options midi_errors midi_signal whole)
+  foreach(c midi_render midi_options midi_errors midi_signal whole whole_segments)
     add_test(NAME render_${c}
       COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/render/midi_test.sh ${c}
               $<TARGET_FILE:hiss-render> $<TARGET_FILE:synth_check> $<TARGET_FILE:render_check>

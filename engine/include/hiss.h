@@ -238,6 +238,28 @@ hiss_status hiss_render_offline_batch(const hiss_model *m, const float *const *i
                                       const size_t *n, int count, const float *const *cond,
                                       hiss_backend backend, hiss_error *err);
 
+/* One signal rendered a call at a time: each hiss_offline_render call goes on from where the one
+ * before ended (the conv history of every layer and the SSM state are carried), so a long file
+ * can be read, rendered and written a piece at a time. However the signal is cut into calls
+ * (calls of 1 sample and of 0 included), the result is what one hiss_render_offline call over the
+ * whole signal gives with the same backend and cond: bit for bit on the CPU (a stream), to float
+ * rounding on CUDA (the time-parallel render; calls are cut into segments of 2^20 samples, so
+ * calls of whole segments run the very passes one call runs). On CUDA the weights, the work
+ * buffers and the carry stay on the device between calls; an output that turns non-finite sends
+ * the rest of the signal through the CUDA stream, as hiss_render_offline does. backend: as for
+ * hiss_render_offline (AUTO: CUDA when a device is present, else CPU). The model must outlive the
+ * renderer. Not real-time. */
+typedef struct hiss_offline hiss_offline;
+hiss_status hiss_offline_create(const hiss_model *m, hiss_backend backend, const float *cond,
+                                hiss_offline **out, hiss_error *err);
+/* The next n samples of the signal; in may equal out. After an error the renderer's state is
+ * unknown: free it. */
+hiss_status hiss_offline_render(hiss_offline *r, const float *in, float *out, size_t n,
+                                hiss_error *err);
+/* The backend it runs on: HISS_BACKEND_CPU or HISS_BACKEND_CUDA. */
+hiss_backend hiss_offline_backend(const hiss_offline *r);
+void hiss_offline_free(hiss_offline *r);
+
 /* ---- backends ----------------------------------------------------------------------------- */
 
 /* 1 when the library was built with the backend and a device is present. */

@@ -45,6 +45,14 @@ hiss_status hiss_cuda_render_offline(const hiss_model *m, const float *in, float
 hiss_status hiss_cuda_render_offline_batch(const hiss_model *m, const float *const *in, float *const *out,
                                            const size_t *n, int count, const float *const *cond,
                                            hiss_error *err);
+/* hiss_offline's GPU side (kernels/cuda_offline.cu), with hiss_render_offline's segment and chunk;
+ * arguments already checked. */
+typedef struct hc_offline hc_offline;
+hiss_status hiss_cuda_offline_create(const hiss_model *m, const float *cond, hc_offline **out,
+                                     hiss_error *err);
+hiss_status hiss_cuda_offline_render(hc_offline *r, const float *in, float *out, size_t n,
+                                     hiss_error *err);
+void hiss_cuda_offline_free(hc_offline *r);
 #endif
 
 #endif

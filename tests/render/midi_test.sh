@@ -1,5 +1,6 @@
 #!/bin/sh
-# End-to-end tests of hiss-render --midi (synth models) and of the effect path's whole-file render,
+# End-to-end tests of hiss-render --midi (synth models) and of the effect path's whole-file render
+# (whole; whole_segments: one long file a segment at a time against the file read whole),
 # one case per ctest test (tests/render.cmake):
 #   midi_test.sh CASE HISS_RENDER SYNTH_CHECK RENDER_CHECK WORKDIR
 # synth_check (tests/render/synth_check.c) writes the models and MIDI files and renders the same
@@ -208,6 +209,66 @@ whole)
         grep -q "whole file (model 48000 Hz), cuda backend" summary.txt || fail "cuda did not render the whole file"
         run "$C" engine model.safetensors in.wav cuda.wav --tol 1e-4
     fi
+    ;;
+whole_segments)
+    command -v sox >/dev/null 2>&1 || skip "sox is not installed (apt-get install sox); it makes the test signals"
+    # One long file on the whole-file path, read, rendered (hiss_offline, state carried) and
+    # written a segment at a time: to the bit what the file read whole and rendered in one call
+    # gives (--out-dir takes that path: whole_read, one hiss_render_offline_batch, whole_write),
+    # with segments that divide the file and segments that do not, of 1 frame, and the default.
+    run "$C" mkmodel model.safetensors --seed 33 --cond drive,tone
+    run sox -D -n -r 48000 -c 2 -e floating-point -b 32 long.wav synth 3 sine 100-6000 sine 3000-200 \
+        gain -5 fade h 0.02 3 0.02
+    mkdir o
+    run "$R" -m model.safetensors --backend cpu --whole --cond tone=0.3 --out-dir o long.wav
+    for sf in 4096 7777 48000 1048576; do
+        run "$R" -m model.safetensors --backend cpu --whole --cond tone=0.3 --segment-frames $sf long.wav seg$sf.wav \
+            2>summary.txt
+        cat summary.txt
+        grep -q "144000 frames (3.000 s) x 2 ch in .* RTF .*whole file (model 48000 Hz), cpu backend" summary.txt ||
+            fail "summary line"
+        run "$C" cmp o/long.wav seg$sf.wav --tol 0
+        run cmp o/long.wav seg$sf.wav # and the files, byte for byte
+    done
+    run "$C" engine model.safetensors long.wav seg4096.wav --cond 1=0.3 --tol 1e-6
+    # the default segment, the --out-dir render and the old whole path's numbers are one thing;
+    # segments of 1 frame on a short file
+    run sox -D long.wav short.wav trim 0 0.05
+    run "$R" -m model.safetensors --backend cpu --whole --cond drive=-0.5 --out-dir o short.wav
+    run "$R" -m model.safetensors --backend cpu --whole --cond drive=-0.5 --segment-frames 1 short.wav s1.wav
+    run "$C" cmp o/short.wav s1.wav --tol 0
+    # mono mixdown, gains, the dry/wet mix and 16-bit output, segment by segment
+    mkdir o16
+    run "$R" -m model.safetensors --backend cpu --whole --mono --gain-in -6 --gain-out 3.5 --mix 0.3 --format 16 \
+        --out-dir o16 long.wav
+    run "$R" -m model.safetensors --backend cpu --whole --mono --gain-in -6 --gain-out 3.5 --mix 0.3 --format 16 \
+        --segment-frames 5000 long.wav m16.wav
+    run "$C" cmp o16/long.wav m16.wav --tol 0
+    run cmp o16/long.wav m16.wav
+    # options
+    expect_fail 2 "segment-frames" out.wav "$R" -m model.safetensors --whole --segment-frames 0 long.wav out.wav
+    expect_fail 2 "applies to one file" o/x.wav "$R" -m model.safetensors --whole --segment-frames 9 --out-dir o \
+        long.wav
+    # SIGINT while segments of 1 frame go round: exit 130, no OUT, no temporary file
+    run sox -D -n -r 48000 -c 1 -e floating-point -b 32 slow.wav synth 30 sine 440 gain -6
+    echo "+ $R ... --whole --segment-frames 1 slow.wav out.wav & (then SIGINT)"
+    "$R" -m model.safetensors --backend cpu --whole --segment-frames 1 slow.wav out.wav 2>stderr.txt &
+    pid=$!
+    tries=0
+    while [ -z "$(ls -a | grep hiss-tmp || true)" ]; do
+        tries=$((tries + 1))
+        [ $tries -gt 3000 ] && { kill -KILL $pid; fail "no temporary file appeared"; }
+        kill -0 $pid 2>/dev/null || break
+        sleep 0.01
+    done
+    kill -INT $pid
+    wait $pid
+    rc=$?
+    cat stderr.txt
+    [ $rc -eq 130 ] || fail "SIGINT: exit $rc, expected 130"
+    grep -q "interrupted by signal 2; out.wav not written" stderr.txt || fail "SIGINT: no message"
+    [ -e out.wav ] && fail "SIGINT: out.wav written"
+    [ -z "$(ls -a | grep hiss-tmp || true)" ] || fail "SIGINT: temporary file left behind"
     ;;
 *)
     fail "unknown case"

@@ -35,6 +35,8 @@ static void usage(FILE *f)
             "  --files K       --offline: K different signals of --seconds each in one call of\n"
             "                  hiss_render_offline_batch (default 1: hiss_render_offline); the\n"
             "                  real-time factor is the aggregate, K x --seconds over the time\n"
+            "  --calls N       --offline: through hiss_offline in calls of N samples instead (a\n"
+            "                  fresh renderer each run; N = 1048576 runs one call's passes)\n"
             "  --sync M        cuda: wait (default), deadline or pipelined (see hiss.h)\n"
             "  --deadline-us U cuda, --sync deadline: the most a call waits for the device\n"
             "  --paced         --latency: start each call at its real-time slot (block / 48 kHz),\n"
@@ -96,10 +98,23 @@ static double parse_num(const char *opt, const char *s, double lo, double hi)
     return v;
 }
 
+/* One signal through a fresh hiss_offline in calls of `calls` samples. */
+static hiss_status offline_calls(const hiss_model *m, const float *in, float *out, size_t n, size_t calls,
+                                 hiss_backend backend, hiss_error *err)
+{
+    hiss_offline *r = NULL;
+    hiss_status st = hiss_offline_create(m, backend, NULL, &r, err);
+    for (size_t t = 0; t < n && st == HISS_OK; t += calls)
+        st = hiss_offline_render(r, in + t, out + t, n - t < calls ? n - t : calls, err);
+    hiss_offline_free(r);
+    return st;
+}
+
 /* A whole file at once: hiss_render_offline, the median of several runs; with files > 1, that many
- * files of `seconds` each in one hiss_render_offline_batch call. */
+ * files of `seconds` each in one hiss_render_offline_batch call; with calls > 0, hiss_offline in
+ * calls of that many samples. */
 static int offline_run(hiss_model *m, const char *label, hiss_backend backend, double seconds,
-                       long runs, long files)
+                       long runs, long files, long calls)
 {
     const size_t n = (size_t)(seconds * 48000.0), total = n * (size_t)files;
     float *in = malloc(sizeof(float) * (total ? total : 1)), *out = malloc(sizeof(float) * (total ? total : 1));
@@ -127,8 +142,10 @@ static int offline_run(hiss_model *m, const char *label, hiss_backend backend, d
     int rc = 0;
     for (long r = 0; r < runs && !rc; r++) {
         double t0 = now_s();
-        const hiss_status st = files == 1 ? hiss_render_offline(m, in, out, n, backend, NULL, &err)
-                                          : hiss_render_offline_batch(m, ip, op, len, (int)files, NULL, backend, &err);
+        const hiss_status st =
+            calls > 0   ? offline_calls(m, in, out, n, (size_t)calls, backend, &err)
+            : files == 1 ? hiss_render_offline(m, in, out, n, backend, NULL, &err)
+                         : hiss_render_offline_batch(m, ip, op, len, (int)files, NULL, backend, &err);
         if (st != HISS_OK) {
             fprintf(stderr, "hiss-bench: %s\n", err.msg);
             rc = 1;
@@ -141,7 +158,11 @@ static int offline_run(hiss_model *m, const char *label, hiss_backend backend, d
         printf("model %s | params %llu | MACs/sample %llu | offline render, backend %s\n", label,
                (unsigned long long)hiss_model_param_count(m),
                (unsigned long long)hiss_model_macs_per_sample(m), hiss_backend_name(backend));
-        if (files == 1)
+        if (calls > 0)
+            printf("offline: %.1f s of 48 kHz audio (%zu samples) through hiss_offline in calls of %ld, median "
+                   "%.3f s, min %.3f s | RTF %.0fx | %.2f ns/sample | runs %ld\n",
+                   seconds, n, calls, med, t[0], seconds / med, med / (double)n * 1e9, runs);
+        else if (files == 1)
             printf("offline: %.1f s of 48 kHz audio (%zu samples) in median %.3f s, min %.3f s | "
                    "RTF %.0fx | %.2f ns/sample | runs %ld\n",
                    seconds, n, med, t[0], seconds / med, med / (double)n * 1e9, runs);
@@ -437,7 +458,7 @@ static int synth_run(const char *size, long d_state, double rate, long voices, l
 int main(int argc, char **argv)
 {
     const char *path = NULL, *size = NULL;
-    long block = 64, runs = 5, streams = 1, d_state = 16, latency = 0, files = 0;
+    long block = 64, runs = 5, streams = 1, d_state = 16, latency = 0, files = 0, calls = 0;
     int offline = 0, paced = 0, sync = 0, synth = 0, parts = 0;
     long voices = 8, draws = 200000;
     double rate_arg = 48000.0, temperature = 1.0, top_p = 1.0, logit_scale = 1.0;
@@ -458,6 +479,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--latency")) latency = parse_long(a, v, 1, 100000000), i++;
         else if (!strcmp(a, "--offline")) offline = 1;
         else if (!strcmp(a, "--files")) files = parse_long(a, v, 1, 1 << 20), i++;
+        else if (!strcmp(a, "--calls")) calls = parse_long(a, v, 1, 1L << 40), i++;
         else if (!strcmp(a, "--paced")) paced = 1;
         else if (!strcmp(a, "--synth")) synth = 1;
         else if (!strcmp(a, "--voices")) voices = parse_long(a, v, 1, 1 << 16), i++;
@@ -541,8 +563,18 @@ int main(int argc, char **argv)
         }
         snprintf(label, sizeof label, "d_model %d, %d layers, d_state %ld", dm, nl, d_state);
     }
+    if (offline && files > 1 && calls) {
+        fprintf(stderr, "hiss-bench: --calls renders one signal: it does not go with --files\n");
+        hiss_model_free(m);
+        return 2;
+    }
     if (offline)
-        return offline_run(m, label, backend, seconds, runs, files ? files : 1);
+        return offline_run(m, label, backend, seconds, runs, files ? files : 1, calls);
+    if (calls) {
+        fprintf(stderr, "hiss-bench: --calls times hiss_offline: it needs --offline\n");
+        hiss_model_free(m);
+        return 2;
+    }
     if (files) {
         fprintf(stderr, "hiss-bench: --files times the batched offline render: it needs --offline\n");
         hiss_model_free(m);

@@ -8,11 +8,11 @@
  * An effect model's output has IN's frame count and sample rate and is time-aligned with IN: any
  * latency of the processing (the resampler's, or a GPU backend's) is removed by dropping that
  * many frames at the start and feeding silence at the end. With the CUDA backend at the model's
- * rate (or --whole) the file is read whole and each channel goes through hiss_render_offline at
- * once (render_whole.c); otherwise it streams block by block (here). The MIDI path is
- * render_midi.c. OUT is written to a temporary file beside it and renamed into place only when
- * everything succeeded, so a failed or interrupted run leaves no partial OUT and an existing OUT
- * untouched.
+ * rate (or --whole) each channel goes through the time-parallel offline render, the file read,
+ * rendered and written a segment at a time, overlapped (render_segments.c); otherwise it streams
+ * block by block (here). The MIDI path is render_midi.c. OUT is written to a temporary file
+ * beside it and renamed into place only when everything succeeded, so a failed or interrupted run
+ * leaves no partial OUT and an existing OUT untouched.
  *
  * Exit status: 0 done, 1 runtime error (files, model, rates, backend), 2 usage error,
  * 128+N when stopped by signal N (SIGINT, SIGTERM). */
@@ -74,10 +74,15 @@ static void usage(FILE *f)
             "      --format F        output samples: float, 24 or 16 (default: IN's when it is\n"
             "                        one of these, else float; what OUT's container can hold)\n"
             "      --backend B       cpu, cuda or auto (default auto); with cuda at the model's\n"
-            "                        rate the file is read whole and rendered at once\n"
-            "      --whole           read IN whole and render each channel at once\n"
-            "                        (hiss_render_offline) on any backend; needs IN at the\n"
-            "                        model's rate\n"
+            "                        rate the file takes the whole-file path (--whole)\n"
+            "      --whole           render each channel as one signal (hiss_offline, the\n"
+            "                        numbers of hiss_render_offline over the whole file) on any\n"
+            "                        backend, reading, rendering and writing a segment at a\n"
+            "                        time, overlapped; needs IN at the model's rate\n"
+            "      --segment-frames N\n"
+            "                        the whole-file path of one file: frames per segment\n"
+            "                        (default 1048576); memory: about 6 floats per frame and\n"
+            "                        channel\n"
             "      --out-dir DIR     render every IN to DIR/<IN's file name> (same container);\n"
             "                        files the whole-file path takes (cuda, or --whole) are\n"
             "                        read and written by worker threads and rendered together,\n"
@@ -154,9 +159,10 @@ static int parse_args(int argc, char **argv, render_opts *o, int *done)
     o->release_max_s = 10.0;
     o->batch_samples = RENDER_BATCH_SAMPLES;
     o->io_threads = RENDER_IO_THREADS;
+    o->segment_frames = RENDER_SEGMENT_FRAMES;
     *done = 0;
     /* Options that belong to one kind of model, to refuse them with the other. */
-    const char *fx_only = NULL, *synth_only = NULL, *files_only = NULL;
+    const char *fx_only = NULL, *synth_only = NULL, *files_only = NULL, *one_file_only = NULL;
     /* every positional argument: IN OUT, or with --out-dir the inputs */
     const char **pos = (const char **)calloc((size_t)argc, sizeof *pos);
     if (!pos)
@@ -224,6 +230,12 @@ static int parse_args(int argc, char **argv, render_opts *o, int *done)
             if (hiss_parse_long(v, 1, 64, &o->io_threads) != 0)
                 return usage_error("--io-threads '%s': expected a whole number from 1 to 64%s", v, "");
             fx_only = files_only = "--io-threads";
+        } else if ((m = opt(&a, NULL, "segment-frames", &v))) {
+            if (m < 0)
+                return EXIT_USAGE;
+            if (hiss_parse_long(v, 1, 1L << 30, &o->segment_frames) != 0)
+                return usage_error("--segment-frames '%s': expected a whole number from 1 to 2^30%s", v, "");
+            fx_only = one_file_only = "--segment-frames";
         } else if ((m = opt(&a, NULL, "midi", &v))) {
             if (m < 0)
                 return EXIT_USAGE;
@@ -373,6 +385,8 @@ static int parse_args(int argc, char **argv, render_opts *o, int *done)
     if (synth_only)
         return usage_error("%s applies to synth models played from a MIDI file (--midi FILE)%s", synth_only, "");
     if (o->out_dir) {
+        if (one_file_only)
+            return usage_error("%s applies to one file (IN OUT), not to --out-dir%s", one_file_only, "");
         if (n_pos == 0)
             return usage_error("--out-dir: no input files given%s%s", "", "");
         o->n_inputs = n_pos;
@@ -477,7 +491,7 @@ static const char *rate_mode_name(hiss_rate_mode m)
     return m == HISS_RATE_DELTA ? "delta" : m == HISS_RATE_RESAMPLE ? "resample" : "strict";
 }
 
-/* The whole-file path around render_fx_whole: output file, conditioning, summary. */
+/* The whole-file path around render_fx_segments: output file, conditioning, summary. */
 static int render_whole_job(job *j, const render_opts *o, const int *cond_idx, int ch, int out_format,
                             hiss_backend backend)
 {
@@ -492,8 +506,8 @@ static int render_whole_job(job *j, const render_opts *o, const int *cond_idx, i
     whole_stats st = {0};
     int stopped = 0;
     hiss_fpguard fpg = hiss_fp_enter();
-    const int r = render_fx_whole(j->in, &j->in_info, j->model, cond, o, ch, backend, j->out.sf, &g_signal,
-                                  &stopped, &st, msg, sizeof msg);
+    const int r = render_fx_segments(j->in, &j->in_info, j->model, cond, o, ch, backend, j->out.sf, &g_signal,
+                                     &stopped, &st, msg, sizeof msg);
     hiss_fp_leave(fpg);
     if (r != 0)
         return fail(j, "%s%s", msg, "");

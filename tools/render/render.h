@@ -1,7 +1,8 @@
 /* hiss-render's parts: the options every path reads (hiss-render.c parses them), the whole-file
- * path of effect models (render_whole.c), several files as one batch (render_files.c, with the
- * worker threads of io_queue.c) and the MIDI path of synth models (render_midi.c). The streaming
- * path of effect models stays in hiss-render.c. */
+ * path of effect models (render_whole.c; one file a segment at a time, render_segments.c),
+ * several files as one batch (render_files.c, with the worker threads of io_queue.c) and the MIDI
+ * path of synth models (render_midi.c). The streaming path of effect models stays in
+ * hiss-render.c. */
 #ifndef HISS_RENDER_H
 #define HISS_RENDER_H
 
@@ -19,6 +20,9 @@ enum { MAX_CONDS = 256, MAX_BLOCK = 1 << 20 };
  * and the worker threads that read and write the files */
 #define RENDER_BATCH_SAMPLES (1L << 23)
 #define RENDER_IO_THREADS 2
+/* One file on the whole-file path: frames read, rendered and written at a time, by default (the
+ * CUDA render's segment, so that its passes are those of one call over the whole file) */
+#define RENDER_SEGMENT_FRAMES (1L << 20)
 
 #define RENDER_PROG "hiss-render"
 /* What --backend cuda says, for effect and synth models alike, when there is no CUDA backend. */
@@ -52,6 +56,7 @@ typedef struct render_opts {
     const char **inputs; /* n_inputs, pointing into argv */
     int n_inputs;
     long batch_samples, io_threads;
+    long segment_frames; /* one file on the whole-file path: frames per segment */
     /* --midi: a synth model played from a MIDI file */
     const char *midi_path;
     long seed, voices;
@@ -87,13 +92,27 @@ void whole_free(whole_file *f);
  * reproducible to the byte; integer formats clip). 0, or -1 with msg. */
 int whole_open_out(hiss_af_writer *w, const char *out_path, int rate, int ch, int out_format, char *msg, size_t n);
 
-/* Read all of `in` (info: its header), run the output channels through hiss_render_offline_batch
- * in one call on `backend` with the conditioning cond[n_cond] (model order), apply gains and the
- * dry/wet mix of o, and write the result to out (ch channels: 1 with --mono). 0, or -1 with msg;
- * stops early (returning 0 with *stopped set) when *stop becomes non-zero. */
-int render_fx_whole(SNDFILE *in, const SF_INFO *info, const hiss_model *m, const float *cond, const render_opts *o,
-                    int ch, hiss_backend backend, SNDFILE *out, const volatile sig_atomic_t *stop, int *stopped,
-                    whole_stats *st, char *msg, size_t n);
+/* The per-frame arithmetic of the whole-file paths, shared so that they give the same numbers:
+ * whole_split de-interleaves `frames` frames of io (in_ch channels) into dry[c][at..] (their mean
+ * into dry[0] with mono), non-finite samples as 0, and returns how many there were;
+ * whole_gain_in applies --gain-in (wet = dry * gain) and returns how many samples went beyond
+ * +-HISS_INPUT_LIMIT; whole_mix interleaves the --mix of dry[c][at..] and wet[c][at..] times
+ * --gain-out into io. */
+uint64_t whole_split(const float *io, size_t frames, int in_ch, int mono, float *const *dry, size_t at);
+uint64_t whole_gain_in(const render_opts *o, const float *dry, float *wet, size_t frames);
+void whole_mix(const render_opts *o, float *io, size_t frames, int ch, const float *const *dry,
+               const float *const *wet, size_t at);
+
+/* One file through the whole-file path a segment of o->segment_frames frames at a time: a
+ * reader thread reads segment k+1 and a writer thread writes segment k-1 while each channel of
+ * segment k goes through its own hiss_offline renderer on `backend` (conditioning cond[n_cond],
+ * model order); gains and the dry/wet mix of o as whole_read and whole_write apply them, to out
+ * (ch channels: 1 with --mono). The numbers are those of hiss_render_offline over the whole
+ * file (render_segments.c). 0, or -1 with msg; stops early (returning 0 with *stopped set) when
+ * *stop becomes non-zero. */
+int render_fx_segments(SNDFILE *in, const SF_INFO *info, const hiss_model *m, const float *cond,
+                       const render_opts *o, int ch, hiss_backend backend, SNDFILE *out,
+                       const volatile sig_atomic_t *stop, int *stopped, whole_stats *st, char *msg, size_t n);
 
 /* One effect-model file o->in_path -> o->out_path with the loaded model m and the conditioning
  * indices of o->conds (cond_idx): the whole-file or the streaming path, as the options and the

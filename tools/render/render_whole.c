@@ -1,10 +1,8 @@
-/* An effect model over a whole file at once: read every frame, run the channels through
- * hiss_render_offline_batch in one call, mix and write. The CUDA backend's offline render is
- * time-parallel (everything but the scan runs over all samples at once), which a stream fed block
- * by block cannot use; the output is time-aligned by construction (no latency to remove). Memory:
- * two floats per input sample (the dry signal and the model's). The three steps are apart so that
- * several files can be read, rendered as one batch and written by different threads
- * (render_files.c). */
+/* An effect model's whole-file path, the parts that read a whole file, mix and write it
+ * (render_files.c reads, renders as one batch and writes several files so), and the per-frame
+ * arithmetic that the segmented path of one file (render_segments.c) shares with them, so both
+ * give the same numbers to the bit. Memory of a file read whole: two floats per input sample
+ * (the dry signal and the model's). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +43,54 @@ static int grow(whole_file *f, size_t need)
     return 0;
 }
 
+uint64_t whole_split(const float *io, size_t frames, int in_ch, int mono, float *const *dry, size_t at)
+{
+    /* non-finite samples to 0 as the stream path does, so that the dry signal cannot carry them
+     * either */
+    uint64_t nonfinite = 0;
+    for (size_t i = 0; i < frames; i++) {
+        const float *fr = io + i * (size_t)in_ch;
+        float mix = 0.0f;
+        for (int c = 0; c < in_ch; c++) {
+            float v = fr[c];
+            if (!isfinite(v)) {
+                v = 0.0f;
+                nonfinite++;
+            }
+            if (mono)
+                mix += v;
+            else
+                dry[c][at + i] = v;
+        }
+        if (mono)
+            dry[0][at + i] = mix / (float)in_ch;
+    }
+    return nonfinite;
+}
+
+uint64_t whole_gain_in(const render_opts *o, const float *dry, float *wet, size_t frames)
+{
+    const float g_in = (float)pow(10.0, o->gain_in_db / 20.0);
+    const float lim = HISS_INPUT_LIMIT;
+    uint64_t clamped = 0;
+    for (size_t t = 0; t < frames; t++) {
+        const float v = dry[t] * g_in;
+        clamped += v > lim || v < -lim;
+        wet[t] = v;
+    }
+    return clamped;
+}
+
+void whole_mix(const render_opts *o, float *io, size_t frames, int ch, const float *const *dry,
+               const float *const *wet, size_t at)
+{
+    const float g_out = (float)pow(10.0, o->gain_out_db / 20.0), mix = (float)o->mix;
+    const float w_dry = g_out * (1.0f - mix), w_wet = g_out * mix;
+    for (size_t i = 0; i < frames; i++)
+        for (int c = 0; c < ch; c++)
+            io[i * (size_t)ch + (size_t)c] = w_dry * dry[c][at + i] + w_wet * wet[c][at + i];
+}
+
 int whole_read(SNDFILE *in, const SF_INFO *info, const render_opts *o, const char *in_path, int ch,
                whole_file *f, const volatile sig_atomic_t *stop, int *stopped, char *msg, size_t n)
 {
@@ -62,8 +108,6 @@ int whole_read(SNDFILE *in, const SF_INFO *info, const render_opts *o, const cha
     if (info->frames > 0 && grow(f, (size_t)info->frames) != 0)
         goto nomem;
 
-    /* De-interleave (mixing down for --mono), non-finite samples to 0 as the stream path does, so
-     * that the dry signal cannot carry them either. */
     size_t frames = 0;
     for (;;) {
         if (*stop) {
@@ -80,39 +124,17 @@ int whole_read(SNDFILE *in, const SF_INFO *info, const render_opts *o, const cha
             break;
         if (grow(f, frames + (size_t)got) != 0)
             goto nomem;
-        for (sf_count_t i = 0; i < got; i++) {
-            const float *fr = io + (size_t)i * (size_t)in_ch;
-            float mix = 0.0f;
-            for (int c = 0; c < in_ch; c++) {
-                float v = fr[c];
-                if (!isfinite(v)) {
-                    v = 0.0f;
-                    f->st.nonfinite++;
-                }
-                if (o->mono)
-                    mix += v;
-                else
-                    f->dry[c][frames + (size_t)i] = v;
-            }
-            if (o->mono)
-                f->dry[0][frames + (size_t)i] = mix / (float)in_ch;
-        }
+        f->st.nonfinite += whole_split(io, (size_t)got, in_ch, o->mono, f->dry, frames);
         frames += (size_t)got;
     }
     f->frames = frames;
     f->st.frames = frames;
 
-    const float g_in = (float)pow(10.0, o->gain_in_db / 20.0);
-    const float lim = HISS_INPUT_LIMIT;
     for (int c = 0; c < ch; c++) {
         f->wet[c] = malloc((frames ? frames : 1) * sizeof(float));
         if (!f->wet[c])
             goto nomem;
-        for (size_t t = 0; t < frames; t++) {
-            const float v = f->dry[c][t] * g_in;
-            f->st.clamped += v > lim || v < -lim;
-            f->wet[c][t] = v;
-        }
+        f->st.clamped += whole_gain_in(o, f->dry[c], f->wet[c], frames);
     }
     rc = 0;
     goto done;
@@ -150,14 +172,10 @@ int whole_write(const whole_file *f, const render_opts *o, const char *out_path,
         snprintf(msg, n, "%s: out of memory", out_path);
         return -1;
     }
-    const float g_out = (float)pow(10.0, o->gain_out_db / 20.0), mix = (float)o->mix;
-    const float w_dry = g_out * (1.0f - mix), w_wet = g_out * mix;
     int rc = 0;
     for (size_t t0 = 0; t0 < f->frames; t0 += READ_FRAMES) {
         const size_t len = f->frames - t0 < READ_FRAMES ? f->frames - t0 : READ_FRAMES;
-        for (size_t i = 0; i < len; i++)
-            for (int c = 0; c < ch; c++)
-                io[i * (size_t)ch + (size_t)c] = w_dry * f->dry[c][t0 + i] + w_wet * f->wet[c][t0 + i];
+        whole_mix(o, io, len, ch, (const float *const *)f->dry, (const float *const *)f->wet, t0);
         if (sf_writef_float(out, io, (sf_count_t)len) != (sf_count_t)len) {
             snprintf(msg, n, "%s: write error: %s", out_path, sf_strerror(out));
             rc = -1;
@@ -169,42 +187,5 @@ int whole_write(const whole_file *f, const render_opts *o, const char *out_path,
         }
     }
     free(io);
-    return rc;
-}
-
-int render_fx_whole(SNDFILE *in, const SF_INFO *info, const hiss_model *m, const float *cond, const render_opts *o,
-                    int ch, hiss_backend backend, SNDFILE *out, const volatile sig_atomic_t *stop, int *stopped,
-                    whole_stats *st, char *msg, size_t n)
-{
-    whole_file f;
-    int rc = whole_read(in, info, o, o->in_path, ch, &f, stop, stopped, msg, n);
-    if (rc == 0 && !*stopped) {
-        /* the channels are independent sequences: one batch */
-        const float **ip = malloc((size_t)ch * sizeof *ip), **cp = malloc((size_t)ch * sizeof *cp);
-        size_t *len = malloc((size_t)ch * sizeof *len);
-        hiss_error err = {0};
-        hiss_status hs = HISS_ERR_NOMEM;
-        snprintf(err.msg, sizeof err.msg, "out of memory");
-        for (int c = 0; ip && cp && len && c < ch; c++) {
-            ip[c] = f.wet[c];
-            cp[c] = cond;
-            len[c] = f.frames;
-        }
-        if (ip && cp && len)
-            hs = hiss_render_offline_batch(m, ip, f.wet, len, ch, cp, backend, &err);
-        free(ip);
-        free(cp);
-        free(len);
-        if (hs != HISS_OK) {
-            snprintf(msg, n, "%s: %s backend: %s", o->model_path, hiss_backend_name(backend), err.msg);
-            rc = -1;
-        } else if (*stop) {
-            *stopped = 1;
-        } else {
-            rc = whole_write(&f, o, o->out_path, out, stop, stopped, msg, n);
-        }
-    }
-    *st = f.st;
-    whole_free(&f);
     return rc;
 }
