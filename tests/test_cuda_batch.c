@@ -141,7 +141,7 @@ static void overflow(void)
         ref[k] = malloc(sizeof(float) * n[k]);
     }
     for (size_t t = 0; t < n[0]; t++) /* bursts at 150 (in its third segment) and 500 */
-        in[0][t] = ((t >= 150 && t < 160) || (t >= 500 && t < 503)) ? (t % 2 ? 0.5f : -0.25f) : 0.0f;
+        in[0][t] = tc_burst_input(t);
     for (size_t t = 10; t < 14; t++) /* sequence 2 bursts in the segment it starts in */
         in[2][t] = 0.5f;
     hiss_error err = {0};

@@ -88,7 +88,7 @@ static void overflow(void)
     enum { N = 700 };
     float in[N], ref[N], out[N];
     for (int t = 0; t < N; t++)
-        in[t] = ((t >= 150 && t < 160) || (t >= 500 && t < 503)) ? (t % 2 ? 0.5f : -0.25f) : 0.0f;
+        in[t] = tc_burst_input(t);
     hiss_error err = {0};
     hc_render_stats st;
     tc_check(hiss_render_offline(m, in, ref, N, HISS_BACKEND_CPU, NULL, &err) == HISS_OK, "CPU");

@@ -119,6 +119,13 @@ static inline hiss_model *tc_model(int dm, int nl, int di, int ds, int dc, int d
     return m;
 }
 
+/* Silence with two short bursts (samples 150-159 and 500-502), for tc_blowup_model: the state
+ * overflows in each burst and the silence between shows whether the render recovered. */
+static inline float tc_burst_input(int t)
+{
+    return ((t >= 150 && t < 160) || (t >= 500 && t < 503)) ? (t % 2 ? 0.5f : -0.25f) : 0.0f;
+}
+
 /* A model whose SSM state overflows float for any input that is not silence: delta is 1e30 (the
  * dt bias, passed through by softplus) and B is 1e10 times the conv output. */
 static inline hiss_model *tc_blowup_model(void)
