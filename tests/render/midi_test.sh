@@ -20,6 +20,30 @@ run() { echo "+ $*"; "$@" || fail "exit $? from: $*"; }
 rm -rf "$W" && mkdir -p "$W" && cd "$W" || fail "cannot use $W"
 umask 022
 
+# interrupt_when_tmp PID PATTERN: once PID has its temporary output file, SIGINT it; it must exit
+# 130, say PATTERN, and leave neither out.wav nor the temporary file. SETTLE (seconds) is slept
+# between the file appearing and the signal.
+interrupt_when_tmp() {
+    pid=$1 pattern=$2
+    tries=0
+    while [ -z "$(ls -a | grep hiss-tmp || true)" ]; do
+        tries=$((tries + 1))
+        [ $tries -gt 3000 ] && { kill -KILL $pid; fail "no temporary file appeared"; }
+        kill -0 $pid 2>/dev/null || break
+        sleep 0.01
+    done
+    [ -n "${SETTLE:-}" ] && sleep "$SETTLE"
+    kill -INT $pid
+    wait $pid
+    rc=$?
+    cat stderr.txt
+    [ $rc -eq 130 ] || fail "SIGINT: exit $rc, expected 130"
+    grep -q "$pattern" stderr.txt || fail "SIGINT: no message"
+    [ -e out.wav ] && fail "SIGINT: out.wav exists"
+    [ -z "$(ls -a | grep hiss-tmp || true)" ] || fail "SIGINT: temporary file left behind"
+    return 0
+}
+
 # expect_fail CODE PATTERN OUT CMD...: CMD exits with CODE, says PATTERN on stderr, and leaves
 # neither OUT nor a temporary file beside it.
 expect_fail() {
@@ -159,23 +183,7 @@ midi_signal)
     # a long tail keeps it busy (release-max 1000 s: voices never freed), then SIGINT
     echo "+ $R --midi song.mid ... --tail 3000 --release-max 1000 out.wav & (then SIGINT)"
     "$R" --midi song.mid -m synth.safetensors --tail 3000 --release-max 1000 out.wav 2>stderr.txt &
-    pid=$!
-    tries=0
-    while [ -z "$(ls -a | grep hiss-tmp || true)" ]; do
-        tries=$((tries + 1))
-        [ $tries -gt 3000 ] && { kill -KILL $pid; fail "no temporary file appeared"; }
-        kill -0 $pid 2>/dev/null || break
-        sleep 0.01
-    done
-    sleep 0.2
-    kill -INT $pid
-    wait $pid
-    rc=$?
-    cat stderr.txt
-    [ $rc -eq 130 ] || fail "SIGINT: exit $rc, expected 130"
-    grep -q "interrupted" stderr.txt || fail "SIGINT: no message"
-    [ -e out.wav ] && fail "SIGINT: out.wav exists"
-    [ -z "$(ls -a | grep hiss-tmp || true)" ] || fail "SIGINT: temporary file left behind"
+    SETTLE=0.2 interrupt_when_tmp $! "interrupted"
     ;;
 whole)
     command -v sox >/dev/null 2>&1 || skip "sox is not installed (apt-get install sox); it makes the test signals"
@@ -253,22 +261,7 @@ whole_segments)
     run sox -D -n -r 48000 -c 1 -e floating-point -b 32 slow.wav synth 30 sine 440 gain -6
     echo "+ $R ... --whole --segment-frames 1 slow.wav out.wav & (then SIGINT)"
     "$R" -m model.safetensors --backend cpu --whole --segment-frames 1 slow.wav out.wav 2>stderr.txt &
-    pid=$!
-    tries=0
-    while [ -z "$(ls -a | grep hiss-tmp || true)" ]; do
-        tries=$((tries + 1))
-        [ $tries -gt 3000 ] && { kill -KILL $pid; fail "no temporary file appeared"; }
-        kill -0 $pid 2>/dev/null || break
-        sleep 0.01
-    done
-    kill -INT $pid
-    wait $pid
-    rc=$?
-    cat stderr.txt
-    [ $rc -eq 130 ] || fail "SIGINT: exit $rc, expected 130"
-    grep -q "interrupted by signal 2; out.wav not written" stderr.txt || fail "SIGINT: no message"
-    [ -e out.wav ] && fail "SIGINT: out.wav written"
-    [ -z "$(ls -a | grep hiss-tmp || true)" ] || fail "SIGINT: temporary file left behind"
+    interrupt_when_tmp $! "interrupted by signal 2; out.wav not written"
     ;;
 *)
     fail "unknown case"
