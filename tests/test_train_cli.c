@@ -4,6 +4,7 @@
  *     with the conditioning input's name and the training metadata;
  *   - stopping after one epoch and resuming gives the same model and checkpoint bytes as one
  *     uninterrupted run (the checkpoint holds everything the run depends on);
+ *   - --epoch-models writes every epoch's model, the best of them the same as -o's;
  *   - bad data is refused with a message naming the file (lengths that differ), a delayed wet
  *     file is warned about, and a usage error exits with 2. */
 #include <math.h>
@@ -74,7 +75,7 @@ int main(void)
                          "--steps-per-epoch 6 --window 1024 --warmup 128 --batch 4 --threads 2 "
                          "--val-seconds 0.5";
     char args[2048];
-    snprintf(args, sizeof args, "%s -o A.safetensors", common);
+    snprintf(args, sizeof args, "%s -o A.safetensors --epoch-models em", common);
     int st = tcli_run(t, args, "A.log");
     tcli_check(t, st == 0, "a two-epoch run succeeds");
     tcli_check(t, tcli_contains(t, "A.log", "epoch 2/2") &&
@@ -105,6 +106,30 @@ int main(void)
                    "it records the float math's instruction set");
         hiss_model_free(m);
     }
+
+    /* --epoch-models: both epochs written, each naming its epoch; the best one is -o's */
+    int best = 0;
+    if (hiss_model_load(mp, &m, NULL) == HISS_OK) {
+        const char *e = hiss_model_meta(m, "hiss.train.epoch");
+        best = e ? atoi(e) : 0;
+        hiss_model_free(m);
+    }
+    for (int e = 1; e <= 2; e++) {
+        char name[64];
+        snprintf(name, sizeof name, "em/epoch-%03d.safetensors", e);
+        tcli_path(t, mp, sizeof mp, name);
+        const char *v = NULL;
+        if (hiss_model_load(mp, &m, NULL) == HISS_OK) {
+            v = hiss_model_meta(m, "hiss.train.epoch");
+            tcli_check(t, v && atoi(v) == e, "--epoch-models: each epoch's model names its epoch");
+            hiss_model_free(m);
+        } else
+            tcli_check(t, 0, "--epoch-models: every epoch's model is written and loads");
+    }
+    char bn[64];
+    snprintf(bn, sizeof bn, "em/epoch-%03d.safetensors", best);
+    tcli_check(t, best >= 1 && best <= 2 && same_tensors(t, bn, "A.safetensors"),
+               "--epoch-models: the best epoch's model is the one -o holds");
 
     tcli_check_stop_resume(t, common, "B", "A", same_tensors);
 

@@ -71,6 +71,7 @@ static void usage(FILE *f)
             "  -o, --output FILE       the model of the best validation epoch (.safetensors)\n"
             "  --checkpoint FILE       (default: MODEL without .safetensors + .ckpt)\n"
             "  --log FILE              CSV per epoch (default: .csv); the plot goes to .png\n"
+            "  --epoch-models DIR      every epoch's model too, as DIR/epoch-NNN.safetensors\n"
             "  --no-plot  --resume (continue from the checkpoint)  -q, --quiet (errors only)\n"
             "  -h, --help  --version\n\n"
             "Exit status: 0 done, 1 runtime error, 2 usage error, 128+N stopped by signal N.\n"
@@ -338,7 +339,7 @@ static int fx_epoch(void *ctx, ht_run *r, int epoch, double *score)
     return 0;
 }
 
-static int fx_save_best(void *ctx, const ht_run *r, int epoch, hiss_error *err)
+static int fx_save(void *ctx, int epoch, const char *path, hiss_error *err)
 {
     fx_job *x = ctx;
     /* "esr" is the descriptive key of docs/model-format.md */
@@ -349,7 +350,7 @@ static int fx_save_best(void *ctx, const ht_run *r, int epoch, hiss_error *err)
         snprintf(err->msg, sizeof err->msg, "out of memory");
         return -1;
     }
-    return hiss_model_save(x->model, r->cli->out, err) == HISS_OK ? 0 : -1;
+    return hiss_model_save(x->model, path, err) == HISS_OK ? 0 : -1;
 }
 
 static void fx_report(void *ctx, const ht_run *r, int epoch, double secs, int improved, FILE *csv,
@@ -593,7 +594,7 @@ static int fx_train(fx_job *j, int argc, char **argv)
     run->plot_label[1] = "validation ESR";
     run->plot_log = 1;
     run->best_fmt = j->val.n ? "validation loss %.4e" : "training loss %.4e";
-    const ht_run_ops ops = {fx_epoch, fx_save_best, fx_report, fx_checkpoint};
+    const ht_run_ops ops = {fx_epoch, fx_save, fx_report, fx_checkpoint};
     return ht_run_epochs(run, &ops, j, rate, (int64_t)steps * o->batch * o->window);
 }
 

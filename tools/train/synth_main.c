@@ -86,6 +86,7 @@ void ht_synth_usage(FILE *f)
             "  -o, --output FILE   the model of the best validation epoch (.safetensors)\n"
             "  --checkpoint FILE   (default: MODEL without .safetensors + .ckpt)\n"
             "  --log FILE          CSV per epoch (default: .csv); the plot goes to .png\n"
+            "  --epoch-models DIR  every epoch's model too, as DIR/epoch-NNN.safetensors\n"
             "  --no-plot  --resume (continue from the checkpoint)  -q, --quiet (errors only)\n"
             "  -h, --help\n\n"
             "Exit status: 0 done, 1 runtime error, 2 usage error, 128+N stopped by signal N.\n");
@@ -312,7 +313,7 @@ static int synth_epoch(void *ctx, ht_run *r, int epoch, double *score)
     return 0;
 }
 
-static int synth_save_best(void *ctx, const ht_run *r, int epoch, hiss_error *err)
+static int synth_save(void *ctx, int epoch, const char *path, hiss_error *err)
 {
     synth_job *x = ctx;
     if (ht_set_meta_num(x->model->bb, "hiss.train.epoch", epoch + 1) ||
@@ -321,7 +322,7 @@ static int synth_save_best(void *ctx, const ht_run *r, int epoch, hiss_error *er
         snprintf(err->msg, sizeof err->msg, "out of memory");
         return -1;
     }
-    return hiss_synth_model_save(x->model, r->cli->out, err) == HISS_OK ? 0 : -1;
+    return hiss_synth_model_save(x->model, path, err) == HISS_OK ? 0 : -1;
 }
 
 static void synth_report(void *ctx, const ht_run *r, int epoch, double secs, int improved,
@@ -503,7 +504,7 @@ static int synth_train(synth_job *j, int argc, char **argv)
     run->plot_label[1] = "validation bits/sample";
     run->plot_log = 0;
     run->best_fmt = "validation %.4f bits/sample";
-    const ht_run_ops ops = {synth_epoch, synth_save_best, synth_report, synth_checkpoint};
+    const ht_run_ops ops = {synth_epoch, synth_save, synth_report, synth_checkpoint};
     return ht_run_epochs(run, &ops, j, man->rate, (int64_t)train->n);
 }
 

@@ -127,6 +127,8 @@ static int shared_option(hiss_argv *a, const char *prog, ht_cli *c, const ht_cli
     if (!m)
         m = string_option(a, prog, NULL, "log", &c->log);
     if (!m)
+        m = string_option(a, prog, NULL, "epoch-models", &c->epoch_models);
+    if (!m)
         m = flag_option(a, prog, NULL, "resume", &c->resume, 1);
     if (!m)
         m = flag_option(a, prog, NULL, "no-plot", &c->no_plot, 1);

@@ -14,6 +14,7 @@ enum { HT_EXIT_RUNTIME = 1, HT_EXIT_USAGE = 2 };
 
 typedef struct ht_cli {
     const char *out, *checkpoint, *log;
+    const char *epoch_models; /* --epoch-models DIR: every epoch's model there too, or NULL */
     int resume, quiet, no_plot;
     hiss_config cfg; /* d_inner and dt_rank set by ht_cli_finish */
     int expand, epochs, stop_after;

@@ -2,6 +2,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -61,6 +62,14 @@ int ht_run_open(ht_run *r, const char *prog, const ht_cli *cli)
     if (dot && (!slash || dot > slash))
         *dot = '\0';
     strcat(r->png_path, ".png");
+    /* made now, so a directory that cannot be is said before the first epoch, not after it */
+    struct stat st;
+    if (cli->epoch_models && mkdir(cli->epoch_models, 0777) &&
+        !(stat(cli->epoch_models, &st) == 0 && S_ISDIR(st.st_mode))) {
+        fprintf(stderr, "%s: --epoch-models %s: cannot make the directory\n", prog,
+                cli->epoch_models);
+        return HT_EXIT_RUNTIME;
+    }
     /* a HISS_TRAIN_ISA the trainer cannot honour is said here, not as a trainer that could not
      * be made */
     ht_isa isa;
@@ -223,6 +232,28 @@ static int save_checkpoint(const ht_run *r, const ht_run_ops *ops, void *ctx, in
     return 0;
 }
 
+/* The epoch's model: to cli->out when it is the best so far, and with --epoch-models to
+ * DIR/epoch-NNN.safetensors whatever its score (the saved epoch is chosen by a teacher-forced or
+ * held-out measure; a synth's playing is judged by other ones, afterwards). 0, or -1 (said). */
+static int save_epoch(const ht_run *r, const ht_run_ops *ops, void *ctx, int epoch, int best)
+{
+    hiss_error err;
+    int bad = best && ops->save(ctx, epoch, r->cli->out, &err);
+    if (!bad && r->cli->epoch_models) {
+        char path[4096];
+        if (snprintf(path, sizeof path, "%s/epoch-%03d.safetensors", r->cli->epoch_models,
+                     epoch + 1) >= (int)sizeof path) {
+            snprintf(err.msg, sizeof err.msg, "--epoch-models %s: path too long",
+                     r->cli->epoch_models);
+            bad = 1;
+        } else
+            bad = ops->save(ctx, epoch, path, &err);
+    }
+    if (bad)
+        fprintf(stderr, "%s: %s\n", r->prog, err.msg);
+    return bad ? -1 : 0;
+}
+
 int ht_run_epochs(ht_run *r, const ht_run_ops *ops, void *ctx, double rate,
                   int64_t frames_per_epoch)
 {
@@ -277,12 +308,10 @@ int ht_run_epochs(ht_run *r, const ht_run_ops *ops, void *ctx, double rate,
         if (improved) {
             r->best = score;
             r->best_epoch = epoch + 1;
-            hiss_error err;
-            if (ops->save_best(ctx, r, epoch, &err)) {
-                fprintf(stderr, "%s: %s\n", r->prog, err.msg);
-                status = HT_EXIT_RUNTIME;
-                break;
-            }
+        }
+        if (save_epoch(r, ops, ctx, epoch, improved)) {
+            status = HT_EXIT_RUNTIME;
+            break;
         }
         ops->report(ctx, r, epoch, hiss_now() - t0, improved, csv, &hist_train[epoch],
                     &hist_val[epoch]);

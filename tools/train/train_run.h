@@ -22,9 +22,10 @@ typedef struct ht_run_ops {
      * the parameters into the model and its evaluation. 0 with *score, lower is better (it picks
      * the best epoch); 1 stopped by a signal before the epoch was complete; -1 failed (said). */
     int (*epoch)(void *ctx, ht_run *r, int epoch, double *score);
-    /* The epoch is the best so far: its figures into the model's metadata, and the model saved.
-     * 0, or -1 with err (the loop says it). */
-    int (*save_best)(void *ctx, const ht_run *r, int epoch, hiss_error *err);
+    /* The epoch's figures into the model's metadata, and the model saved to path (cli->out when
+     * the epoch is the best so far; with --epoch-models also DIR/epoch-NNN.safetensors). 0, or -1
+     * with err (the loop says it). */
+    int (*save)(void *ctx, int epoch, const char *path, hiss_error *err);
     /* The epoch's line on sink and in the CSV log; *train and *val are its points on the plot. */
     void (*report)(void *ctx, const ht_run *r, int epoch, double secs, int improved, FILE *csv,
                    double *train, double *val);
