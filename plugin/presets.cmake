@@ -8,9 +8,12 @@
 #   cmake -DMODEL_DIR=DIR -DBUNDLE=DIR/hiss.lv2 -DBINARY=hiss.so -P plugin/presets.cmake
 set(HISS_PRESETS_TEMPLATES ${CMAKE_CURRENT_LIST_DIR})
 
-# The kind of a model, read from its header. Empty when unreadable.
-function(hiss_model_io path out)
+# The kind of a model, read from its header (empty when unreadable), and the temperature it is
+# meant to be played at: its "hiss.synth.temperature" when that is a plain decimal from 0 to 2
+# (the plugin's Temperature range), else 1.0, as hiss_synth_model_temperature reads it.
+function(hiss_model_io path out temperature)
   set(${out} "" PARENT_SCOPE)
+  set(${temperature} "1.0" PARENT_SCOPE)
   file(READ ${path} len_hex LIMIT 8 HEX)
   string(LENGTH "${len_hex}" n)
   if(NOT n EQUAL 16)
@@ -29,6 +32,15 @@ function(hiss_model_io path out)
   string(JSON io ERROR_VARIABLE jerr GET "${header}" "__metadata__" "hiss.io")
   if(NOT jerr)
     set(${out} "${io}" PARENT_SCOPE)
+  endif()
+  string(JSON t ERROR_VARIABLE terr GET "${header}" "__metadata__" "hiss.synth.temperature")
+  if(NOT terr AND t MATCHES "^[0-9]+(\\.[0-9]+)?$")
+    if(NOT t MATCHES "\\.")
+      string(APPEND t ".0") # a Turtle decimal, as the other port values
+    endif()
+    if(NOT t GREATER 2)
+      set(${temperature} "${t}" PARENT_SCOPE)
+    endif()
   endif()
 endfunction()
 
@@ -57,7 +69,7 @@ function(hiss_lv2_presets model_dir bundle binary)
                       "digits and _.+- (it becomes part of a URI)")
       continue()
     endif()
-    hiss_model_io(${model} io)
+    hiss_model_io(${model} io HISS_PRESET_TEMPERATURE)
     if(NOT io STREQUAL "fx" AND NOT io STREQUAL "synth")
       message(WARNING "hiss: ${model}: no preset made; its \"hiss.io\" is \"${io}\", which no plugin "
                       "in this bundle runs")

@@ -1,6 +1,7 @@
 /* Synth model files: a saved file loads back; each malformed variant is refused with a message
  * that names the tensor or field at fault; truncations and byte flips of a valid file are refused
  * or loaded, never crash (the sanitizer build checks the reads). */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,6 +176,27 @@ static void test_fuzz(void)
     free(mut);
 }
 
+/* The temperature a model asks to be played at: a plain decimal from 0 to 100, else 1. */
+static void test_temperature(void)
+{
+    CHECK(hiss_synth_model_temperature(model) == 1.0f, "no hiss.synth.temperature: 1");
+    static const struct {
+        const char *meta;
+        float want;
+    } t[] = {{"0.7", 0.7f}, {"0.85", 0.85f}, {"1", 1.0f}, {"0", 0.0f}, {"2.5", 2.5f},
+             {"100", 100.0f}, {"100.5", 1.0f}, {"0,7", 1.0f}, {"7e-1", 1.0f}, {"-0.5", 1.0f},
+             {"", 1.0f}, {".", 1.0f}, {"0.7 ", 1.0f}, {"abc", 1.0f}, {"1.2.3", 1.0f}};
+    for (size_t i = 0; i < sizeof t / sizeof *t; i++) {
+        if (hiss_synth_model_set_meta(model, "hiss.synth.temperature", t[i].meta) != HISS_OK) {
+            CHECK(0, "set_meta hiss.synth.temperature");
+            continue;
+        }
+        const float got = hiss_synth_model_temperature(model);
+        CHECK(fabsf(got - t[i].want) <= 1e-6f * t[i].want, "hiss.synth.temperature \"%s\": %g, expected %g",
+              t[i].meta, got, t[i].want);
+    }
+}
+
 int main(void)
 {
     hiss_config c = {0};
@@ -211,6 +233,7 @@ int main(void)
     for (size_t i = 0; i < sizeof v / sizeof *v; i++)
         check_variant(&v[i]);
     test_fuzz();
+    test_temperature();
     remove(TMP);
     hiss_synth_model_free(model);
     printf("%s\n", failures ? "FAILED" : "all passed");

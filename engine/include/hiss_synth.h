@@ -106,6 +106,10 @@ const hiss_config *hiss_synth_model_config(const hiss_synth_model *m);
 /* The feature fed to conditioning input i (0 .. n_cond-1). */
 hiss_synth_feature hiss_synth_model_feature(const hiss_synth_model *m, int i);
 const char *hiss_synth_model_meta(const hiss_synth_model *m, const char *key);
+/* The temperature the model is meant to be played at: its "hiss.synth.temperature" when that is
+ * a plain decimal from 0 to 100 ("0.7", read the same in every locale), else 1. Hosts use it
+ * when the user names no temperature. */
+float hiss_synth_model_temperature(const hiss_synth_model *m);
 /* The metadata as read from the file (or set since), in order. */
 int hiss_synth_model_meta_count(const hiss_synth_model *m);
 void hiss_synth_model_meta_at(const hiss_synth_model *m, int i, const char **key, const char **value);

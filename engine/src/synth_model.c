@@ -277,6 +277,32 @@ const char *hiss_synth_model_meta(const hiss_synth_model *m, const char *key)
     return hiss_model_meta(m->bb, key);
 }
 
+/* Digits, an optional point and more digits: strtod would read "0.7" as 0 under a locale whose
+ * decimal separator is a comma, which an LV2 host may have set. -1 when not of that form. */
+static double plain_decimal(const char *s)
+{
+    double v = 0, scale = 1;
+    int digits = 0, point = 0;
+    for (; s && *s; s++) {
+        if (*s >= '0' && *s <= '9') {
+            if (point)
+                scale /= 10;
+            v = 10 * v + (*s - '0');
+            digits++;
+        } else if (*s == '.' && !point)
+            point = 1;
+        else
+            return -1;
+    }
+    return digits > 0 && digits <= 12 ? v * scale : -1;
+}
+
+float hiss_synth_model_temperature(const hiss_synth_model *m)
+{
+    const double t = plain_decimal(hiss_model_meta(m->bb, "hiss.synth.temperature"));
+    return t >= 0 && t <= 100 ? (float)t : 1.0f;
+}
+
 static const char *const derived_keys[] = {"hiss.io", "sample_rate", "rms_eps", "hiss.skip", "hiss.cond"};
 
 static int is_derived_key(const char *key)

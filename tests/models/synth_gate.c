@@ -210,7 +210,8 @@ static double clip_nll_bits(const hiss_synth_model *m, const unsigned char *cls,
     return sum / (double)total / log(2.0);
 }
 
-static int gate_model(const char *path, const char *clip_dir, const char *t_override)
+static int gate_model(const char *path, const char *clip_dir, const char *t_override,
+                      uint64_t seed)
 {
     hiss_synth_model *m;
     hiss_error err;
@@ -291,7 +292,7 @@ static int gate_model(const char *path, const char *clip_dir, const char *t_over
     so.n_voices = 1;
     so.temperature = temperature;
     so.top_p = 1.0f;
-    so.seed = 1;
+    so.seed = seed;
     hiss_synth *s;
     if (hiss_synth_create(m, &so, &s, &err) != HISS_OK) {
         printf("  %s\n", err.msg);
@@ -319,8 +320,9 @@ static int gate_model(const char *path, const char *clip_dir, const char *t_over
     const int b_ok = within >= PITCH_SHARE * total;
     fails += !b_ok;
     printf("  (b) pitch: %d of %d notes within %.0f cents (at least %.0f %%), temperature %g, "
-           "seed 1%s\n",
-           within, total, PITCH_CENTS, 100 * PITCH_SHARE, temperature, b_ok ? "" : "  FAIL");
+           "seed %llu%s\n",
+           within, total, PITCH_CENTS, 100 * PITCH_SHARE, temperature, (unsigned long long)seed,
+           b_ok ? "" : "  FAIL");
     c_ok = hm.rms > RMS_MIN_DB && hm.harm >= HARMONICITY_MIN;
     fails += !c_ok;
     printf("  (c) held note %d velocity %d: RMS %.1f dBFS (above %.0f), harmonicity %.3f (at "
@@ -362,7 +364,7 @@ static int untrained(const char *clip_dir, const char *tmp)
         return 1;
     }
     hiss_synth_model_free(m);
-    const int r = gate_model(path, clip_dir, NULL);
+    const int r = gate_model(path, clip_dir, NULL, 1);
     remove(path);
     printf("untrained model: %s\n", r == 1 ? "fails the gates, as it must" : "NOT REFUSED  FAIL");
     return r == 1 ? 0 : 1;
@@ -372,12 +374,14 @@ int main(int argc, char **argv)
 {
     if (argc == 4 && strcmp(argv[1], "--untrained") == 0)
         return untrained(argv[2], argv[3]);
-    if (argc != 3 && argc != 4) {
-        fprintf(stderr, "usage: synth_gate MODEL_OR_DIR CLIP_DIR [TEMPERATURE] | --untrained "
-                        "CLIP_DIR TMP_DIR\n");
+    if (argc < 3 || argc > 5) {
+        fprintf(stderr, "usage: synth_gate MODEL_OR_DIR CLIP_DIR [TEMPERATURE [SEED]] | "
+                        "--untrained CLIP_DIR TMP_DIR\n");
         return 2;
     }
-    const char *t_override = argc == 4 ? argv[3] : NULL;
+    /* the gates play seed 1; other temperatures and seeds are for judging a model by hand */
+    const char *t_override = argc >= 4 ? argv[3] : NULL;
+    const uint64_t seed = argc == 5 ? strtoull(argv[4], NULL, 10) : 1;
     hiss_io io;
     hiss_error err;
     DIR *d = opendir(argv[1]);
@@ -386,7 +390,7 @@ int main(int argc, char **argv)
             printf("%s: not a synth model\n", argv[1]);
             return 2;
         }
-        return gate_model(argv[1], argv[2], t_override);
+        return gate_model(argv[1], argv[2], t_override, seed);
     }
     int worst = 0, found = 0;
     struct dirent *e;
@@ -399,7 +403,7 @@ int main(int argc, char **argv)
         if (hiss_synth_file_io(path, &io, &err) != HISS_OK || io != HISS_IO_SYNTH)
             continue;
         found++;
-        const int r = gate_model(path, argv[2], t_override);
+        const int r = gate_model(path, argv[2], t_override, seed);
         worst = r > worst ? r : worst;
     }
     closedir(d);

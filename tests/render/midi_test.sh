@@ -97,6 +97,12 @@ midi_options)
     run "$R" -q --midi song.mid -m synth.safetensors --voices 2 --temperature 0.7 --top-p 0.9 --seed 11 \
         --tail 0.05 --release-max 1 out.wav
     run "$S" render synth.safetensors out.wav 11 2 0.7 0.9 0.05 1
+    # no --temperature: the model's hiss.synth.temperature (the same weights, asking for 0.7)
+    run "$S" mksynth synthT.safetensors 16000 8 0.7
+    run "$R" -q --midi song.mid -m synthT.safetensors --voices 2 --top-p 0.9 --seed 11 \
+        --tail 0.05 --release-max 1 outT.wav
+    run "$S" render synthT.safetensors outT.wav 11 2 0.7 0.9 0.05 1
+    run "$S" cmp out.wav outT.wav same
     # no tail at all: the file's end exactly
     run "$R" -q --midi song.mid -m synth.safetensors --tail 0 --seed 1 notail.wav
     run "$S" render synth.safetensors notail.wav 1 8 1 1 0 10

@@ -1,8 +1,9 @@
 /* Helper of tests/render/midi_test.sh (hiss-render --midi): makes a synth model and MIDI files,
  * and renders the same song independently through the hiss_synth API to compare with what
  * hiss-render wrote.
- *   mksynth PATH RATE SEED           a small randomly initialised synth model (features include the
- *                                    phase: pitch,velocity,gate,onset,decay,release,sin1,cos1)
+ *   mksynth PATH RATE SEED [T]       a small randomly initialised synth model (features include the
+ *                                    phase: pitch,velocity,gate,onset,decay,release,sin1,cos1);
+ *                                    T: its "hiss.synth.temperature"
  *   mkmidi PATH KIND                 the song as KIND: type0, type1 (the same events, a tempo map
  *                                    with two changes, running status, pedal, bend), or a broken
  *                                    file: truncated, badheader, notracks, format2
@@ -208,7 +209,7 @@ static int cmd_mkmidi(const char *path, const char *kind)
 
 /* ---- models and renders ------------------------------------------------------------------ */
 
-static int cmd_mksynth(const char *path, double rate, long seed)
+static int cmd_mksynth(const char *path, double rate, long seed, const char *temperature)
 {
     hiss_config c = {0};
     c.d_model = 8;
@@ -218,8 +219,10 @@ static int cmd_mksynth(const char *path, double rate, long seed)
     c.sample_rate = rate;
     hiss_synth_model *m;
     hiss_error err;
+    snprintf(err.msg, sizeof err.msg, "cannot set hiss.synth.temperature to '%s'", temperature ? temperature : "");
     if (hiss_synth_model_init(&c, "pitch,velocity,gate,onset,decay,release,sin1,cos1", 1, (uint64_t)seed, &m,
                               &err) != HISS_OK ||
+        (temperature && hiss_synth_model_set_meta(m, "hiss.synth.temperature", temperature) != HISS_OK) ||
         hiss_synth_model_save(m, path, &err) != HISS_OK) {
         fprintf(stderr, "mksynth: %s\n", err.msg);
         return 1;
@@ -367,7 +370,7 @@ static int cmd_format(const char *path, const char *sub, int rate)
 int main(int argc, char **argv)
 {
     if (argc >= 5 && !strcmp(argv[1], "mksynth"))
-        return cmd_mksynth(argv[2], atof(argv[3]), atol(argv[4]));
+        return cmd_mksynth(argv[2], atof(argv[3]), atol(argv[4]), argc >= 6 ? argv[5] : NULL);
     if (argc >= 4 && !strcmp(argv[1], "mkmidi"))
         return cmd_mkmidi(argv[2], argv[3]);
     if (argc >= 10 && !strcmp(argv[1], "render"))

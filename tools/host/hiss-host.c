@@ -69,7 +69,8 @@ static void usage(FILE *f)
             "                        sample from the start of the stream; stops when it has played\n"
             "                        and every voice is silent (or at --duration)\n"
             "  --voices N            polyphony (default 8)\n"
-            "  --temperature T       sampling temperature (default 1; 0 = most probable class)\n"
+            "  --temperature T       sampling temperature (default: the model's\n"
+            "                        hiss.synth.temperature, else 1; 0 = most probable class)\n"
             "  --top-p P             nucleus mass (default 1 = no truncation)\n"
             "  --seed N              sampler seed (default 0)\n"
             "  --release-max SECONDS a released voice stops after this long even if not yet silent\n"
@@ -81,7 +82,7 @@ static int parse_args(int argc, char **argv, host_opts *o)
     memset(o, 0, sizeof *o);
     o->buffer = 256;
     o->voices = 8;
-    o->temperature = 1.0;
+    o->temperature = -1.0; /* the model's */
     o->top_p = 1.0;
     o->release_max = 10.0;
     o->backend = HISS_BACKEND_CPU;
@@ -307,7 +308,8 @@ static int load_model(host *h)
         }
         hiss_synth_opts so = hiss_synth_opts_default();
         so.n_voices = (int)h->o.voices;
-        so.temperature = (float)h->o.temperature;
+        so.temperature = h->o.temperature < 0 ? hiss_synth_model_temperature(h->sm)
+                                               : (float)h->o.temperature;
         so.top_p = (float)h->o.top_p;
         so.seed = (uint64_t)h->o.seed;
         so.release_max_s = (float)h->o.release_max;

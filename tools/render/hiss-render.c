@@ -102,8 +102,8 @@ static void usage(FILE *f)
             "      --midi FILE       play this MIDI file (each event at sample\n"
             "                        llround(time * rate), as hiss-host --midi-file does)\n"
             "      --voices N        polyphony, 1 to 64 (default 8)\n"
-            "      --temperature T   sampling temperature, 0 to 100 (default 1; 0: the most\n"
-            "                        probable class)\n"
+            "      --temperature T   sampling temperature, 0 to 100 (default: the model's\n"
+            "                        hiss.synth.temperature, else 1; 0: the most probable class)\n"
             "      --top-p P         nucleus mass, (0, 1] (default 1: no truncation)\n"
             "      --seed N          sampler seed (default 0): a seed and a file give one render\n"
             "      --tail SECONDS    after the file's end, render on until every voice is free,\n"
@@ -153,7 +153,7 @@ static int parse_args(int argc, char **argv, render_opts *o, int *done)
     o->rate_mode = HISS_RATE_STRICT;
     o->backend = HISS_BACKEND_AUTO;
     o->voices = 8;
-    o->temperature = 1.0;
+    o->temperature = -1.0; /* the model's */
     o->top_p = 1.0;
     o->tail_s = 10.0;
     o->release_max_s = 10.0;

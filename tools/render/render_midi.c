@@ -104,7 +104,8 @@ int render_midi(const render_opts *o, const volatile sig_atomic_t *stop)
 
     hiss_synth_opts so = hiss_synth_opts_default();
     so.n_voices = (int)o->voices;
-    so.temperature = (float)o->temperature;
+    /* no --temperature: the one the model was made to be played at */
+    so.temperature = o->temperature < 0 ? hiss_synth_model_temperature(j.model) : (float)o->temperature;
     so.top_p = (float)o->top_p;
     so.seed = (uint64_t)o->seed;
     so.release_max_s = (float)o->release_max_s;
@@ -202,7 +203,7 @@ int render_midi(const render_opts *o, const volatile sig_atomic_t *stop)
                 rate, elapsed, elapsed > 0 ? secs / elapsed : 0.0, j.mf.format, j.mf.n_tracks,
                 j.mf.n_tracks == 1 ? "" : "s", j.mf.n_events, j.mf.n_tempo_changes,
                 j.mf.n_tempo_changes == 1 ? "" : "s", (unsigned long long)c.notes, (unsigned long long)c.steals,
-                (int)o->voices, o->seed, o->temperature, o->top_p, hiss_backend_name(backend));
+                (int)o->voices, o->seed, (double)so.temperature, o->top_p, hiss_backend_name(backend));
     }
     job_free(&j);
     return 0;
