@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Render the training data of a hiss synth model: single notes of one GM instrument.
 
-Usage: synth_data.py OUTDIR [--clip DIR]
-       synth_data.py --requirements     (print "what package" lines)
+Usage: synth_data.py OUTDIR [--clip DIR] [--pcm16]
+       synth_data.py --requirements [--pcm16]  (print "what package" lines)
 
 Each split (train, val, test) is one MIDI file of single notes, one at a time,
 rendered by fluidsynth (48 kHz, reverb and chorus off) with FluidR3_GM,
@@ -13,7 +13,9 @@ tail and 50 ms of the silence after. Written under OUTDIR:
   manifest.json            instrument (SoundFont, its sha256, bank, program),
                            render settings, the measured event timing, and per
                            split the audio and notes files with their sha256
-  {train,val,test}.wav     the notes end to end, mono float32
+  {train,val,test}.wav     the notes end to end, mono float32 (--pcm16: 16-bit
+                           PCM, the samples `sox -D in.wav -b 16` makes of the
+                           float ones; the shipped organ model was trained on these)
   {train,val,test}.notes   "hiss-synth-notes 1", "sample_rate 48000", then per
                            note: start length on_length note velocity
                            (samples; the key goes up at sample on_length)
@@ -251,6 +253,16 @@ def write_wav_pcm16(path, x):
         f.write(b'data' + struct.pack('<I', len(raw)) + raw)
 
 
+def to_pcm16_with_sox(src, dst):
+    # sox's own conversion, not a rounding of ours: the shipped organ model was trained on 16-bit
+    # files sox made (-D: no dither, which sox adds at random), and sox rounds in two stages
+    # (through its 32-bit samples) that a plain round() does not reproduce in a few samples.
+    r = subprocess.run(['sox', '-D', src, '-b', '16', '-e', 'signed-integer', dst],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        raise DataError(f"sox could not convert {src} to 16-bit: {r.stderr.strip()}")
+
+
 def write_notes(path, segs):
     with open(path, 'w') as f:
         f.write(FORMAT + '\n')
@@ -262,7 +274,7 @@ def write_notes(path, segs):
             at += len(y)
 
 
-def write_split(outdir, split, segs, gain):
+def write_split(outdir, split, segs, gain, pcm16):
     audio = array.array('f')
     scaled = []
     for p, v, on, y in segs:
@@ -272,7 +284,12 @@ def write_split(outdir, split, segs, gain):
     wav = os.path.join(outdir, f'{split}.wav')
     notes = os.path.join(outdir, f'{split}.notes')
     write_wav_f32(wav + '.tmp', audio)
-    os.replace(wav + '.tmp', wav)
+    if pcm16:
+        to_pcm16_with_sox(wav + '.tmp', wav + '.16.wav')
+        os.replace(wav + '.16.wav', wav)
+        os.remove(wav + '.tmp')
+    else:
+        os.replace(wav + '.tmp', wav)
     write_notes(notes + '.tmp', scaled)
     os.replace(notes + '.tmp', notes)
     return {
@@ -298,15 +315,17 @@ def write_clip(clip_dir, segs, gain):
     log(f"clip: {wav} ({len(audio) / RATE:.2f} s, notes {[s[0] for s in pick]}), {notes}")
 
 
-def requirements():
+def requirements(pcm16=False):
     print('python3 python3')
+    if pcm16:
+        print('sox sox')
     print('fluidsynth fluidsynth')
     print(f'{SOUNDFONT} fluid-soundfont-gm')
 
 
 def main(argv):
-    if argv[1:] == ['--requirements']:
-        requirements()
+    if argv[1:2] == ['--requirements']:
+        requirements('--pcm16' in argv[2:])
         return 0
     args = argv[1:]
     clip = None
@@ -316,6 +335,9 @@ def main(argv):
             raise DataError('--clip needs a directory')
         clip = args[i + 1]
         del args[i:i + 2]
+    pcm16 = '--pcm16' in args
+    if pcm16:
+        args.remove('--pcm16')
     if len(args) != 1:
         print(__doc__.split('\n\n')[1], file=sys.stderr)
         return 2
@@ -333,7 +355,7 @@ def main(argv):
     gain = PEAK / peak
     splits = {}
     for split, segs in rendered.items():
-        splits[split], _ = write_split(outdir, split, segs, gain)
+        splits[split], _ = write_split(outdir, split, segs, gain, pcm16)
         log(f"{split}: {splits[split]['count']} notes, {splits[split]['seconds']} s")
     if clip:
         write_clip(clip, clip_segs, gain)
@@ -355,6 +377,8 @@ def main(argv):
         },
         'splits': splits,
     }
+    if pcm16:
+        manifest['render']['audio_format'] = 'pcm16: sox -D -b 16 of the float32 (--pcm16)'
     path = os.path.join(outdir, 'manifest.json')
     with open(path + '.tmp', 'w') as f:
         json.dump(manifest, f, indent=1, sort_keys=True)
