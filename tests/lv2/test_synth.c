@@ -726,7 +726,8 @@ static int case_rt(void)
 /* ---- case: presets --------------------------------------------------------------------------- */
 
 /* Every synth preset of the bundle in lv2dir: applied, it loads its model, and plays it as the
- * engine does (at the model's own rate). Returns how many there were. */
+ * engine does (at the model's own rate and temperature, which the preset sets). Returns how many
+ * there were. */
 static int check_synth_presets(const char *lv2dir)
 {
     const char *saved = lv2_dir;
@@ -748,6 +749,7 @@ static int check_synth_presets(const char *lv2dir)
             continue;
         }
         double rate = hiss_synth_model_config(sm)->sample_rate;
+        const float temperature = hiss_synth_model_temperature(sm);
         hiss_synth_model_free(sm);
         hh_host *ph = new_host(SYNTH, rate, 512);
         CHECK(hh_apply_preset(ph, uri) == 0, "preset %s not applied", uri);
@@ -763,10 +765,11 @@ static int check_synth_presets(const char *lv2dir)
         char *real_got = got && got[0] ? realpath(got, NULL) : NULL;
         CHECK(real_got && strcmp(real_want, real_got) == 0, "preset %s loaded '%s', expected %s", uri,
               got ? got : "(nothing)", want);
-        hiss_synth_opts o = ts_opts(8, 1.0f, 1.0f, 0);
+        hiss_synth_opts o = ts_opts(8, temperature, 1.0f, 0);
         float *ref = engine_from(real_want, &o, p, 0, n, n);
         char what[600];
-        snprintf(what, sizeof what, "synth preset \"%s\" at %g Hz", label, rate);
+        snprintf(what, sizeof what, "synth preset \"%s\" at %g Hz, temperature %g", label, rate,
+                 (double)temperature);
         check_equal(what, f.out, ref, 0, n);
         free(ref);
         free(f.out);
@@ -812,7 +815,7 @@ static char *make_bundle(const char *name, const char *models_dir, const char *c
 
 static int case_presets(const char *cmake, const char *script)
 {
-    /* The bundle as built: its synth presets (there may be none: no trained synth model yet). */
+    /* The bundle as built: its synth presets (the shipped models of presets/models). */
     int shipped = check_synth_presets(lv2_dir);
     if (shipped == 0)
         printf("  the built bundle has no synth preset: presets/models holds no \"hiss.io\": \"synth\" model\n");
@@ -825,6 +828,16 @@ static int case_presets(const char *cmake, const char *script)
     tm_spec fs = {8, 1, 4, 2, 2, 1, 48000, 9, "drive", "0:2", 0};
     if (ts_make(s1, 16000, 8, 1, 21) || ts_make(s2, 22050, 8, 1, 22) || tm_make(fx, &fs))
         return 1;
+    /* one of them names the temperature it is played at: its preset must set it */
+    hiss_synth_model *sm = NULL;
+    hiss_error e = {0};
+    if (hiss_synth_model_load(s1, &sm, &e) != HISS_OK ||
+        hiss_synth_model_set_meta(sm, "hiss.synth.temperature", "0.6") != HISS_OK ||
+        hiss_synth_model_save(sm, s1, &e) != HISS_OK) {
+        fprintf(stderr, "FAIL: %s: %s\n", s1, e.msg);
+        return 1;
+    }
+    hiss_synth_model_free(sm);
     char *lv2 = make_bundle("lv2-mixed", md, cmake, script);
     int ns = check_synth_presets(lv2);
     CHECK(ns == 2, "the synth plugin has %d presets from a folder with two synth models", ns);
