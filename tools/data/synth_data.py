@@ -257,7 +257,7 @@ def to_pcm16_with_sox(src, dst):
     # sox's own conversion, not a rounding of ours: the shipped organ model was trained on 16-bit
     # files sox made (-D: no dither, which sox adds at random), and sox rounds in two stages
     # (through its 32-bit samples) that a plain round() does not reproduce in a few samples.
-    r = subprocess.run(['sox', '-D', src, '-b', '16', '-e', 'signed-integer', dst],
+    r = subprocess.run(['sox', '-D', '-t', 'wav', src, '-b', '16', '-e', 'signed-integer', '-t', 'wav', dst],
                        capture_output=True, text=True)
     if r.returncode != 0:
         raise DataError(f"sox could not convert {src} to 16-bit: {r.stderr.strip()}")
