@@ -1,6 +1,7 @@
 #!/bin/sh
 # The main job: install what is missing, build, render the bundled demo clip through the bundled
-# model, and install the LV2 plugin. Usage: tools/demo.sh [MODEL] [IN]
+# effect model, play the bundled MIDI song through the bundled synth model, and install the LV2
+# plugin. Usage: tools/demo.sh [MODEL] [IN]
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 . "$root/tools/deps.sh"
@@ -18,6 +19,15 @@ out="$build/demo-out.wav"
 echo "hiss: rendered $in"
 echo "hiss:   through $model"
 echo "hiss:   to $out"
+# The synth: a MIDI chorale through the shipped organ (tools/data/demo_midi.py wrote the song;
+# -8 dB: four voices at once peak near full scale at -6)
+synth="$root/presets/models/reed-organ.safetensors"
+song="$root/presets/demo/organ-chorale.mid"
+synth_out="$build/demo-organ.wav"
+"$build/tools/render/hiss-render" --midi "$song" -m "$synth" --gain-out -8 "$synth_out"
+echo "hiss: played $song"
+echo "hiss:   through $synth"
+echo "hiss:   to $synth_out"
 if [ -d "$build/lv2/hiss.lv2" ]; then
     if [ "$(id -u)" -eq 0 ]; then lv2dir=/usr/local/lib/lv2; else lv2dir="$HOME/.lv2"; fi
     mkdir -p "$lv2dir"
