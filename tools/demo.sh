@@ -33,5 +33,5 @@ if [ -d "$build/lv2/hiss.lv2" ]; then
     mkdir -p "$lv2dir"
     rm -rf "$lv2dir/hiss.lv2"
     cp -R "$build/lv2/hiss.lv2" "$lv2dir/"
-    echo "hiss: LV2 plugin installed to $lv2dir/hiss.lv2 (hosts: search for \"hiss FX\")"
+    echo "hiss: LV2 plugin installed to $lv2dir/hiss.lv2 (hosts: search for \"hiss FX\" or \"hiss Synth\")"
 fi
