@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cnum.h"
 #include "inst.h"
 
 /* "hiss.cond_range": "lo:hi,lo:hi,..." one entry per conditioning input, in the order of
@@ -18,11 +19,11 @@ static int parse_ranges(hp_inst *in, const char *spec, int n_cond, const char *p
     const char *p = spec;
     for (int i = 0; *p && i < n_cond; i++) {
         char *end;
-        double lo = strtod(p, &end);
+        double lo = hiss_strtod_c(p, &end);
         if (end == p || *end != ':')
             goto bad;
         p = end + 1;
-        double hi = strtod(p, &end);
+        double hi = hiss_strtod_c(p, &end);
         if (end == p || (*end != ',' && *end != '\0') || !isfinite(lo) || !isfinite(hi) || lo == hi)
             goto bad;
         if (i < HP_MAX_KNOBS) {

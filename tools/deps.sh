@@ -2,7 +2,7 @@
 # that installs them (as root) or prints the exact command (otherwise).
 HISS_PKGS_BUILD="build-essential cmake pkg-config"
 HISS_PKGS_RUN="libsndfile1-dev libsoxr-dev libcairo2-dev lv2-dev"
-HISS_PKGS_TEST="sox liblilv-dev lilv-utils sordi jalv jackd2 libjack-jackd2-dev ardour portaudio19-dev librtmidi-dev"
+HISS_PKGS_TEST="sox liblilv-dev lilv-utils sordi jalv jackd2 libjack-jackd2-dev ardour portaudio19-dev librtmidi-dev locales"
 
 hiss_missing_packages() {
     missing=""

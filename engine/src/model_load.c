@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "cnum.h"
 #include "model.h"
 #include "safetensors.h"
 
@@ -48,7 +49,7 @@ static int parse_double(const char *s, double *out)
         return 0;
     char *end = NULL;
     errno = 0;
-    double v = strtod(s, &end);
+    double v = hiss_strtod_c(s, &end);
     if (errno || !end || *end || !isfinite(v))
         return 0;
     *out = v;

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "cnum.h"
 #include "safetensors.h"
 #include "synth_model.h"
 
@@ -30,7 +31,7 @@ static int parse_num(const char *s, double *out)
         return 0;
     char *end = NULL;
     errno = 0;
-    double v = strtod(s, &end);
+    double v = hiss_strtod_c(s, &end);
     if (errno || !end || *end || !isfinite(v))
         return 0;
     *out = v;
