@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cnum.h"
 #include "safetensors.h"
 #include "synth_model.h"
 
@@ -277,24 +278,18 @@ const char *hiss_synth_model_meta(const hiss_synth_model *m, const char *key)
     return hiss_model_meta(m->bb, key);
 }
 
-/* Digits, an optional point and more digits: strtod would read "0.7" as 0 under a locale whose
- * decimal separator is a comma, which an LV2 host may have set. -1 when not of that form. */
+/* Digits, an optional point and more digits (the form the LV2 preset generator also accepts),
+ * read by the engine's one locale-independent number reader. -1 when not of that form. */
 static double plain_decimal(const char *s)
 {
-    double v = 0, scale = 1;
-    int digits = 0, point = 0;
-    for (; s && *s; s++) {
-        if (*s >= '0' && *s <= '9') {
-            if (point)
-                scale /= 10;
-            v = 10 * v + (*s - '0');
-            digits++;
-        } else if (*s == '.' && !point)
-            point = 1;
-        else
-            return -1;
-    }
-    return digits > 0 && digits <= 12 ? v * scale : -1;
+    if (!s)
+        return -1;
+    const size_t digits = strspn(s, "0123456789");
+    const size_t frac = s[digits] == '.' ? strspn(s + digits + 1, "0123456789") : 0;
+    const size_t len = digits + (s[digits] == '.' ? 1 + frac : 0);
+    if (s[len] != '\0' || digits + frac == 0 || digits + frac > 12)
+        return -1;
+    return hiss_strtod_c(s, NULL);
 }
 
 float hiss_synth_model_temperature(const hiss_synth_model *m)
