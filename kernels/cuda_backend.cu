@@ -69,6 +69,7 @@ struct hc_impl {
     float *delay;             /* PIPELINED: [B][cap] output delay line */
     int cap;
     long long t_in, t_done;   /* frames submitted, frames collected into the delay line */
+    const unsigned char *active; /* during hc_process_active: the streams in the launch */
 };
 
 size_t align256(size_t x)
@@ -197,10 +198,25 @@ cudaError_t hc_submit(hiss_stream *s, hc_impl *c, hc_slot *sl, const float *cons
 {
     const int B = c->B, nc = c->p.nc;
     for (int k = 0; k < B; k++)
-        memcpy(sl->hx + (size_t)k * n, in[k], (size_t)n * sizeof(float));
+        if (!c->active || c->active[k])
+            memcpy(sl->hx + (size_t)k * n, in[k], (size_t)n * sizeof(float));
     if (nc)
         memcpy(sl->hcond, s->cond, (size_t)B * nc * sizeof(float));
-    if (c->pending_any) {
+    if (c->active) {
+        /* a stream left out keeps its pending reset for the launch that includes it */
+        int left = 0;
+        for (int k = 0; k < B; k++) {
+            if (c->active[k]) {
+                sl->hflags[k] = c->pending[k] ? HC_FLAG_ZERO : 0;
+                c->pending[k] = 0;
+            } else {
+                sl->hflags[k] = HC_FLAG_SKIP;
+                left |= c->pending[k];
+            }
+        }
+        c->pending_any = left;
+        sl->flags_set = 1;
+    } else if (c->pending_any) {
         memcpy(sl->hflags, c->pending, (size_t)B * sizeof(int));
         memset(c->pending, 0, (size_t)B * sizeof(int));
         c->pending_any = 0;
@@ -226,6 +242,8 @@ void hc_collect(hiss_stream *s, hc_impl *c, hc_slot *sl, float *const *out)
 {
     const int B = c->B, n = sl->n;
     for (int k = 0; k < B; k++) {
+        if (c->active && !c->active[k])
+            continue;
         s->counters[k].state_resets += (uint64_t)sl->hres[k];
         if (sl->dest == HC_TO_CALLER && out) {
             memcpy(out[k], sl->hy + (size_t)k * n, (size_t)n * sizeof(float));
@@ -502,6 +520,36 @@ hiss_status hc_process(hiss_stream *s, const float *const *in, float *const *out
     return HISS_ERR_BACKEND;
 }
 
+/* WAIT mode only: the other modes collect a block after its call has returned, when the active
+ * set is gone. */
+hiss_status hc_process_active(hiss_stream *s, const unsigned char *active, const float *const *in,
+                              float *const *out, int n)
+{
+    hc_impl *c = static_cast<hc_impl *>(s->impl);
+    if (c->mode != HISS_SYNC_WAIT)
+        return HISS_ERR_BACKEND;
+    hc_slot *sl = &c->slot[c->next];
+    c->active = active;
+    cudaError_t e = hc_settle(s, c, sl);
+    if (e == cudaSuccess)
+        e = hc_submit(s, c, sl, in, n, HC_TO_CALLER);
+    if (e == cudaSuccess)
+        e = cudaStreamSynchronize(c->cs);
+    if (e == cudaSuccess)
+        hc_collect(s, c, sl, out);
+    c->active = nullptr;
+    if (e != cudaSuccess) {
+        for (hc_slot &x : c->slot)
+            if (x.busy)
+                x.dest = HC_DROP;
+        for (int k = 0; k < c->B; k++)
+            if (active[k])
+                memset(out[k], 0, (size_t)n * sizeof(float));
+        return HISS_ERR_BACKEND;
+    }
+    return HISS_OK;
+}
+
 /* Deferred to the next submission, which zeroes the state on the device before its first
  * sample. */
 void hc_reset(hiss_stream *s, int k)
@@ -586,5 +634,5 @@ extern "C" int hiss_cuda_device_present(void)
 
 extern "C" const hiss_backend_ops hiss_cuda_backend = {
     "cuda", hc_create, hc_destroy, hc_process, hc_reset, hc_get_state, hc_set_state,
-    hc_latency, hc_set_sync, hc_deadline_misses,
+    hc_latency, hc_set_sync, hc_deadline_misses, hc_process_active,
 };

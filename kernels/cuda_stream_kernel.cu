@@ -56,7 +56,13 @@ __global__ void __launch_bounds__(NT, 1) hc_stream(const hc_kparams kp)
         float *gst = kp.state + (size_t)k * p.sstride;
         float *st = p.state_in_smem ? sm + p.s_state : gst;
         __syncthreads(); /* the previous stream is done with shared memory */
-        if (kp.flags[k]) {
+        if (kp.flags[k] & HC_FLAG_SKIP) {
+            /* not in this launch: state, pending reset and output untouched */
+            if (tid == 0)
+                kp.resets[k] = 0;
+            continue;
+        }
+        if (kp.flags[k] & HC_FLAG_ZERO) {
             for (int i = tid; i < p.sstride; i += NT)
                 st[i] = 0.0f;
         } else if (p.state_in_smem) {

@@ -12,7 +12,7 @@ extern "C" {
 typedef struct hc_kparams {
     const float *w;      /* weight blob, p.w_total floats */
     float *state;        /* [B][p.sstride] */
-    const int *flags;    /* [B]: nonzero = zero the stream's state before its first sample */
+    const int *flags;    /* [B]: HC_FLAG_* */
     const float *cond;   /* [B][nc] */
     const float *x;      /* [B][n] sanitised input */
     int *resets;         /* [B]: state resets during this launch */
@@ -21,6 +21,9 @@ typedef struct hc_kparams {
     float dscale;        /* delta scale (HISS_RATE_DELTA) */
     hc_plan p;
 } hc_kparams;
+
+#define HC_FLAG_ZERO 1 /* zero the stream's state before its first sample */
+#define HC_FLAG_SKIP 2 /* leave the stream out of this launch (hiss-server's partial batches) */
 
 /* Thread counts the kernel is built for. */
 #define HC_NT_SMALL 256

@@ -140,7 +140,14 @@ typedef enum hiss_rate_mode {
 typedef enum hiss_backend {
     HISS_BACKEND_AUTO = 0, /* CUDA when available and worth it, else CPU */
     HISS_BACKEND_CPU = 1,
-    HISS_BACKEND_CUDA = 2
+    HISS_BACKEND_CUDA = 2,
+    /* A hiss-server process runs the stream, batched with every other stream of the same model
+     * and rate that it serves (plugin instances of one host, or of several): see
+     * docs/server.md. Output comes max_block frames late (hiss_stream_latency says so);
+     * process() never waits for the server: frames it has not finished in time are silence,
+     * counted by hiss_stream_deadline_misses. The model must have been loaded from a file,
+     * which the server loads too (and checks to be the same weights). */
+    HISS_BACKEND_SERVER = 3
 } hiss_backend;
 
 typedef struct hiss_stream_opts {
@@ -149,6 +156,7 @@ typedef struct hiss_stream_opts {
     double host_rate;       /* 0: the model's rate */
     hiss_rate_mode rate_mode;
     hiss_backend backend;
+    const char *server;     /* HISS_BACKEND_SERVER: the server's socket; NULL: the default */
 } hiss_stream_opts;
 
 hiss_stream_opts hiss_stream_opts_default(void);
@@ -265,6 +273,10 @@ void hiss_offline_free(hiss_offline *r);
 /* 1 when the library was built with the backend and a device is present. */
 int hiss_backend_available(hiss_backend b);
 const char *hiss_backend_name(hiss_backend b);
+
+/* The socket a hiss-server listens on unless told otherwise: $XDG_RUNTIME_DIR/hiss-server.sock,
+ * else /tmp/hiss-server-<uid>.sock. Writes at most n bytes (NUL included); returns buf. */
+char *hiss_server_default_path(char *buf, size_t n);
 
 /* ---- utilities ---------------------------------------------------------------------------- */
 

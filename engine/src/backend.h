@@ -20,6 +20,11 @@ typedef struct hiss_backend_ops {
     int (*latency)(const hiss_stream *s);
     hiss_status (*set_sync)(hiss_stream *s, hiss_sync_mode mode, double deadline_us);
     uint64_t (*deadline_misses)(const hiss_stream *s);
+    /* Optional: advance only the streams k with active[k] != 0 (the others keep their state,
+     * counters and pending resets, and their out[k] is not touched). What hiss-server batches
+     * with: the members of one launch are whichever have input waiting. */
+    hiss_status (*process_active)(hiss_stream *s, const unsigned char *active, const float *const *in,
+                                  float *const *out, int n);
 } hiss_backend_ops;
 
 struct hiss_stream {
@@ -34,6 +39,16 @@ struct hiss_stream {
 };
 
 extern const hiss_backend_ops hiss_cpu_backend;
+extern const hiss_backend_ops hiss_server_backend;
+
+/* hiss_stream_process for the streams with active[k] != 0 only (see process_active); in[k] and
+ * out[k] of the others may be NULL. HISS_ERR_BACKEND where the backend cannot. */
+hiss_status hiss_stream_process_active(hiss_stream *s, const unsigned char *active, const float *const *in,
+                                       float *const *out, int n_frames);
+/* Stream k's state in snapshot layout (hiss_stream_snapshot without the header), and back. */
+size_t hiss_stream_state_floats(const hiss_stream *s);
+void hiss_stream_get_state(const hiss_stream *s, int k, float *dst);
+void hiss_stream_set_state(hiss_stream *s, int k, const float *src);
 #ifdef HISS_HAVE_CUDA
 /* Provided by kernels/ when built with CUDA. */
 extern const hiss_backend_ops hiss_cuda_backend;

@@ -51,12 +51,15 @@ static void cpu_reset(hiss_stream *s, int k)
     memset(c->state + s->state_floats * (size_t)k, 0, s->state_floats * sizeof(float));
 }
 
-static hiss_status cpu_process(hiss_stream *s, const float *const *in, float *const *out, int n)
+static hiss_status cpu_process_active(hiss_stream *s, const unsigned char *active, const float *const *in,
+                                      float *const *out, int n)
 {
     cpu_impl *c = s->impl;
     const hiss_model *m = s->model;
     const int nc = m->cfg.n_cond;
     for (int k = 0; k < s->opts.n_streams; k++) {
+        if (active && !active[k])
+            continue;
         float *state = c->state + s->state_floats * (size_t)k;
         for (int j = 0; j < nc; j++)
             c->u[1 + j] = s->cond[(size_t)k * nc + j];
@@ -74,6 +77,11 @@ static hiss_status cpu_process(hiss_stream *s, const float *const *in, float *co
         }
     }
     return HISS_OK;
+}
+
+static hiss_status cpu_process(hiss_stream *s, const float *const *in, float *const *out, int n)
+{
+    return cpu_process_active(s, NULL, in, out, n);
 }
 
 /* Internal layout per layer: history [dc-1][di], then SSM [ds][di]; the snapshot layout keeps
@@ -126,4 +134,5 @@ const hiss_backend_ops hiss_cpu_backend = {
     .latency = NULL,
     .set_sync = NULL,
     .deadline_misses = NULL,
+    .process_active = cpu_process_active,
 };

@@ -302,11 +302,31 @@ void hiss_model_free(hiss_model *m)
         for (int i = 0; i < m->cfg.n_cond; i++)
             free(m->cond_names[i]);
     free(m->cond_names);
+    free(m->path);
     free(m->tensors);
     free(m->arena);
     free(m->derived);
     free(m->layers);
     free(m);
+}
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 0x100000001b3ull;
+    return h;
+}
+
+uint64_t hiss_model_fingerprint(const hiss_model *m)
+{
+    const hiss_config *c = &m->cfg;
+    const int32_t dims[] = {(int32_t)c->io, c->d_model, c->n_layer, c->d_inner, c->d_state, c->d_conv,
+                            c->dt_rank, c->n_cond, c->skip};
+    uint64_t h = fnv(0xcbf29ce484222325ull, dims, sizeof dims);
+    h = fnv(h, &c->sample_rate, sizeof c->sample_rate);
+    h = fnv(h, &c->rms_eps, sizeof c->rms_eps);
+    return fnv(h, m->arena, m->arena_len * sizeof(float));
 }
 
 const hiss_config *hiss_model_config(const hiss_model *m)

@@ -58,7 +58,12 @@ struct hiss_model {
     hiss_meta *meta;
     int n_meta;
     char **cond_names;      /* n_cond entries */
+    char *path;             /* the file it was loaded from, absolute (NULL: made in memory) */
 };
+
+/* FNV-1a over the configuration and every parameter: a client of hiss-server and the server,
+ * each holding its own copy of a model file, check that they run the same weights. */
+uint64_t hiss_model_fingerprint(const hiss_model *m);
 
 /* The tensors a configuration requires, in canonical order. Calls fn for each; used by the loader
  * (to check), init (to allocate) and save (to write). Returns the count. */

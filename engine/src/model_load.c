@@ -1,3 +1,4 @@
+#define _XOPEN_SOURCE 700 /* realpath */
 /* Loading: safetensors bytes -> validated hiss_model. Every rejection names the file and the
  * tensor or metadata field at fault. Dimensions come from the tensor shapes; the spec in model.c
  * then says exactly which tensors with which shapes must be present, so nothing is guessed. */
@@ -347,5 +348,10 @@ hiss_status hiss_model_load(const char *path, hiss_model **out, hiss_error *err)
         return st;
     st = hiss_model_load_memory(buf, size, path, out, err);
     free(buf);
+    if (st == HISS_OK) {
+        /* absolute, so that a hiss-server with another working directory finds it */
+        char *abs = realpath(path, NULL);
+        (*out)->path = abs ? abs : strdup(path);
+    }
     return st;
 }

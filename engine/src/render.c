@@ -48,6 +48,9 @@ hiss_status hiss_render_offline(const hiss_model *m, const float *in, float *out
         hiss_seterr(err, HISS_ERR_BACKEND, "hiss_render_offline: no CUDA device or no CUDA backend in this build");
         return HISS_ERR_BACKEND;
     case HISS_BACKEND_CPU: return render_cpu(m, in, out, n, cond, err);
+    case HISS_BACKEND_SERVER:
+        hiss_seterr(err, HISS_ERR_BACKEND, "hiss_render_offline: backend server runs streams, not whole files");
+        return HISS_ERR_BACKEND;
     }
     hiss_seterr(err, HISS_ERR_ARG, "hiss_render_offline: unknown backend %d", (int)backend);
     return HISS_ERR_ARG;

@@ -26,7 +26,7 @@ typedef struct stream_buffers {
 
 hiss_stream_opts hiss_stream_opts_default(void)
 {
-    hiss_stream_opts o = {1, 4096, 0.0, HISS_RATE_STRICT, HISS_BACKEND_AUTO};
+    hiss_stream_opts o = {1, 4096, 0.0, HISS_RATE_STRICT, HISS_BACKEND_AUTO, NULL};
     return o;
 }
 
@@ -41,6 +41,7 @@ int hiss_backend_available(hiss_backend b)
 #else
         return 0;
 #endif
+    case HISS_BACKEND_SERVER: return 1; /* whether one listens is known at create */
     }
     return 0;
 }
@@ -51,6 +52,7 @@ const char *hiss_backend_name(hiss_backend b)
     case HISS_BACKEND_AUTO: return "auto";
     case HISS_BACKEND_CPU: return "cpu";
     case HISS_BACKEND_CUDA: return "cuda";
+    case HISS_BACKEND_SERVER: return "server";
     }
     return "unknown";
 }
@@ -68,6 +70,7 @@ static const hiss_backend_ops *pick_backend(const hiss_stream_opts *o, hiss_erro
         hiss_seterr(err, HISS_ERR_BACKEND, "backend cuda: this build of hiss has no CUDA backend");
 #endif
         return NULL;
+    case HISS_BACKEND_SERVER: return &hiss_server_backend;
     case HISS_BACKEND_AUTO:
 #ifdef HISS_HAVE_CUDA
         /* One stream is cheaper on the CPU than a GPU round trip; many amortise it. */
@@ -178,7 +181,9 @@ int hiss_stream_count(const hiss_stream *s)
 
 hiss_backend hiss_stream_backend(const hiss_stream *s)
 {
-    return s->ops == &hiss_cpu_backend ? HISS_BACKEND_CPU : HISS_BACKEND_CUDA;
+    if (s->ops == &hiss_cpu_backend)
+        return HISS_BACKEND_CPU;
+    return s->ops == &hiss_server_backend ? HISS_BACKEND_SERVER : HISS_BACKEND_CUDA;
 }
 
 int hiss_stream_latency(const hiss_stream *s)
@@ -200,33 +205,70 @@ uint64_t hiss_stream_deadline_misses(const hiss_stream *s)
     return s->ops->deadline_misses ? s->ops->deadline_misses(s) : 0;
 }
 
+/* The sanitised copy of stream k's input, counted. */
+static void sanitise(hiss_stream *s, int k, const float *x, int n_frames)
+{
+    stream_buffers *b = (stream_buffers *)(s + 1);
+    const float lim = HISS_INPUT_LIMIT;
+    float *c = b->clean + (size_t)k * s->opts.max_block;
+    hiss_counters *cnt = &s->counters[k];
+    for (int t = 0; t < n_frames; t++) {
+        float v = x[t];
+        if (!isfinite(v)) {
+            v = 0.0f;
+            cnt->nonfinite_inputs++;
+        } else if (v > lim || v < -lim) {
+            v = v > 0.0f ? lim : -lim;
+            cnt->clamped_inputs++;
+        }
+        c[t] = v;
+    }
+    cnt->frames += (uint64_t)n_frames;
+}
+
 hiss_status hiss_stream_process(hiss_stream *s, const float *const *in, float *const *out, int n_frames)
 {
     if (!s || !in || !out || n_frames < 1 || n_frames > s->opts.max_block)
         return HISS_ERR_ARG;
     stream_buffers *b = (stream_buffers *)(s + 1);
-    const float lim = HISS_INPUT_LIMIT;
-    for (int k = 0; k < s->opts.n_streams; k++) {
-        const float *x = in[k];
-        float *c = b->clean + (size_t)k * s->opts.max_block;
-        hiss_counters *cnt = &s->counters[k];
-        for (int t = 0; t < n_frames; t++) {
-            float v = x[t];
-            if (!isfinite(v)) {
-                v = 0.0f;
-                cnt->nonfinite_inputs++;
-            } else if (v > lim || v < -lim) {
-                v = v > 0.0f ? lim : -lim;
-                cnt->clamped_inputs++;
-            }
-            c[t] = v;
-        }
-        cnt->frames += (uint64_t)n_frames;
-    }
+    for (int k = 0; k < s->opts.n_streams; k++)
+        sanitise(s, k, in[k], n_frames);
     hiss_fpguard g = hiss_fp_enter();
     hiss_status st = s->ops->process(s, b->clean_p, out, n_frames);
     hiss_fp_leave(g);
     return st;
+}
+
+hiss_status hiss_stream_process_active(hiss_stream *s, const unsigned char *active, const float *const *in,
+                                       float *const *out, int n_frames)
+{
+    if (!s || !active || !in || !out || n_frames < 1 || n_frames > s->opts.max_block)
+        return HISS_ERR_ARG;
+    if (!s->ops->process_active)
+        return HISS_ERR_BACKEND;
+    stream_buffers *b = (stream_buffers *)(s + 1);
+    for (int k = 0; k < s->opts.n_streams; k++)
+        if (active[k])
+            sanitise(s, k, in[k], n_frames);
+    hiss_fpguard g = hiss_fp_enter();
+    hiss_status st = s->ops->process_active(s, active, b->clean_p, out, n_frames);
+    hiss_fp_leave(g);
+    return st;
+}
+
+size_t hiss_stream_state_floats(const hiss_stream *s)
+{
+    return s->state_floats;
+}
+
+void hiss_stream_get_state(const hiss_stream *s, int k, float *dst)
+{
+    s->ops->get_state(s, k, dst);
+}
+
+void hiss_stream_set_state(hiss_stream *s, int k, const float *src)
+{
+    s->ops->set_state(s, k, src);
 }
 
 void hiss_stream_set_cond(hiss_stream *s, int k, int idx, float value)

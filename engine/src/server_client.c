@@ -1,0 +1,349 @@
+#define _GNU_SOURCE
+/* HISS_BACKEND_SERVER: a stream whose arithmetic runs in a hiss-server process, batched there with
+ * the streams of other clients (plugin instances) of the same model. process() only copies to and
+ * from the shared rings of server_proto.h and publishes positions with atomic stores: no system
+ * call, lock or wait, so it is as real-time safe as the CPU backend. Output is max_block frames
+ * late; what the server has not finished by then is silence and counted as a miss. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "server_proto.h"
+
+typedef struct sc_impl {
+    int sock;
+    hs_shm *h;
+    uint32_t K, nc, ring;
+    uint64_t p;          /* server position of the next frame submitted (== h->in_pos) */
+    uint64_t cw;         /* chunk records written */
+    int64_t off;         /* the caller's frame count minus p: grows by the frames dropped */
+    uint64_t valid_from; /* positions below it predate the last drop: their output is stale */
+    uint64_t t;          /* frames passed to process() */
+    uint64_t misses;
+    uint32_t *seq;       /* [K] reset requests made */
+} sc_impl;
+
+char *hiss_server_default_path(char *buf, size_t n)
+{
+    const char *rt = getenv("XDG_RUNTIME_DIR");
+    if (rt && rt[0] == '/')
+        snprintf(buf, n, "%s/hiss-server.sock", rt);
+    else
+        snprintf(buf, n, "/tmp/hiss-server-%u.sock", (unsigned)getuid());
+    return buf;
+}
+
+static void sc_destroy(hiss_stream *s)
+{
+    sc_impl *c = s->impl;
+    if (!c)
+        return;
+    if (c->h)
+        munmap(c->h, c->h->size);
+    if (c->sock >= 0)
+        close(c->sock); /* the server frees the slots when it sees this */
+    free(c->seq);
+    free(c);
+    s->impl = NULL;
+}
+
+static int send_all(int fd, const void *p, size_t n)
+{
+    const char *b = p;
+    while (n) {
+        ssize_t w = send(fd, b, n, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        b += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+static int recv_all(int fd, void *p, size_t n)
+{
+    char *b = p;
+    while (n) {
+        ssize_t r = recv(fd, b, n, 0);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return -1;
+        b += r;
+        n -= (size_t)r;
+    }
+    return 0;
+}
+
+/* The reply, with the region's descriptor when the server sent one. */
+static int recv_reply(int fd, hs_reply *rep, int *shm_fd)
+{
+    char ctl[CMSG_SPACE(sizeof(int))];
+    struct iovec iov = {rep, sizeof *rep};
+    struct msghdr mh = {0};
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    mh.msg_control = ctl;
+    mh.msg_controllen = sizeof ctl;
+    *shm_fd = -1;
+    ssize_t r;
+    do
+        r = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+    while (r < 0 && errno == EINTR);
+    if (r <= 0)
+        return -1;
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
+        if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
+            memcpy(shm_fd, CMSG_DATA(cm), sizeof(int));
+    if ((size_t)r < sizeof *rep && recv_all(fd, (char *)rep + r, sizeof *rep - (size_t)r) != 0)
+        return -1;
+    return 0;
+}
+
+static hiss_status sc_fail(hiss_error *err, hiss_status st, const char *fmt, const char *a, const char *b)
+{
+    hiss_seterr(err, st, fmt, a, b);
+    return st;
+}
+
+static hiss_status sc_create(hiss_stream *s, hiss_error *err)
+{
+    const hiss_model *m = s->model;
+    char def[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    const char *path = s->opts.server ? s->opts.server : hiss_server_default_path(def, sizeof def);
+    if (!m->path)
+        return sc_fail(err, HISS_ERR_BACKEND, "backend server: the model was not loaded from a file%s%s", "",
+                       "");
+    if (strlen(m->path) >= HS_PATH_MAX)
+        return sc_fail(err, HISS_ERR_BACKEND, "backend server: model path too long: %s%s", m->path, "");
+    if (s->opts.n_streams > HS_MAX_STREAMS) {
+        hiss_seterr(err, HISS_ERR_BACKEND, "backend server: %d streams in one stream object (at most %d)",
+                    s->opts.n_streams, HS_MAX_STREAMS);
+        return HISS_ERR_BACKEND;
+    }
+    struct sockaddr_un addr = {0};
+    addr.sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof addr.sun_path)
+        return sc_fail(err, HISS_ERR_BACKEND, "backend server: socket path too long: %s%s", path, "");
+    strcpy(addr.sun_path, path);
+
+    sc_impl *c = calloc(1, sizeof *c);
+    s->impl = c;
+    if (!c || !(c->seq = calloc((size_t)s->opts.n_streams, sizeof *c->seq))) {
+        sc_destroy(s);
+        hiss_seterr(err, HISS_ERR_NOMEM, "backend server: out of memory");
+        return HISS_ERR_NOMEM;
+    }
+    c->sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (c->sock < 0 || connect(c->sock, (struct sockaddr *)&addr, sizeof addr) != 0) {
+        const char *why = strerror(errno);
+        sc_destroy(s);
+        return sc_fail(err, HISS_ERR_BACKEND, "backend server: cannot connect to %s: %s (is hiss-server running?)",
+                       path, why);
+    }
+    /* A server that hangs must not hang the loader thread forever. */
+    struct timeval tv = {10, 0};
+    setsockopt(c->sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(c->sock, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+
+    hs_request rq;
+    memset(&rq, 0, sizeof rq);
+    rq.magic = HS_MAGIC;
+    rq.version = HS_VERSION;
+    rq.n_streams = (uint32_t)s->opts.n_streams;
+    rq.max_block = (uint32_t)s->opts.max_block;
+    rq.rate_mode = (uint32_t)s->opts.rate_mode;
+    rq.pid = (uint32_t)getpid();
+    rq.host_rate = s->opts.host_rate;
+    rq.fingerprint = hiss_model_fingerprint(m);
+    strcpy(rq.path, m->path);
+    hs_reply rep;
+    int fd = -1;
+    if (send_all(c->sock, &rq, sizeof rq) != 0 || recv_reply(c->sock, &rep, &fd) != 0) {
+        sc_destroy(s);
+        return sc_fail(err, HISS_ERR_BACKEND, "backend server: %s did not answer%s", path, "");
+    }
+    rep.msg[sizeof rep.msg - 1] = 0;
+    if (rep.magic != HS_MAGIC || rep.version != HS_VERSION) {
+        if (fd >= 0)
+            close(fd);
+        sc_destroy(s);
+        return sc_fail(err, HISS_ERR_BACKEND, "backend server: %s speaks another protocol version%s", path, "");
+    }
+    if (rep.status != HISS_OK || fd < 0) {
+        if (fd >= 0)
+            close(fd);
+        hiss_status st = rep.status != HISS_OK ? (hiss_status)rep.status : HISS_ERR_BACKEND;
+        hiss_seterr(err, st, "backend server: %s", rep.msg[0] ? rep.msg : "the server refused the stream");
+        sc_destroy(s);
+        return st;
+    }
+    hs_shm probe;
+    hs_layout(&probe, rq.n_streams, (uint32_t)m->cfg.n_cond, rep.ring);
+    void *map = probe.size == rep.shm_size
+                    ? mmap(NULL, (size_t)rep.shm_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
+                    : MAP_FAILED;
+    close(fd);
+    if (map == MAP_FAILED) {
+        sc_destroy(s);
+        return sc_fail(err, HISS_ERR_BACKEND, "backend server: cannot map the region %s sent%s", path, "");
+    }
+    c->h = map;
+    if (c->h->magic != HS_MAGIC || c->h->size != probe.size || c->h->off_out != probe.off_out) {
+        sc_destroy(s);
+        return sc_fail(err, HISS_ERR_BACKEND, "backend server: the region %s sent has another layout%s", path,
+                       "");
+    }
+    c->K = rq.n_streams;
+    c->nc = (uint32_t)m->cfg.n_cond;
+    c->ring = rep.ring;
+    return HISS_OK;
+}
+
+static void copy_ring(float *ring, uint32_t size, uint64_t pos, const float *src, int n)
+{
+    const uint32_t at = (uint32_t)(pos & (size - 1u));
+    const uint32_t first = (uint32_t)n < size - at ? (uint32_t)n : size - at;
+    memcpy(ring + at, src, first * sizeof(float));
+    memcpy(ring, src + first, ((uint32_t)n - first) * sizeof(float));
+}
+
+static hiss_status sc_process(hiss_stream *s, const float *const *in, float *const *out, int n)
+{
+    sc_impl *c = s->impl;
+    hs_shm *h = c->h;
+    const int64_t D = s->opts.max_block;
+    const uint64_t done0 = atomic_load_explicit(&h->done_pos, memory_order_acquire);
+    const uint64_t cr = atomic_load_explicit(&h->chunk_r, memory_order_acquire);
+    const int open = !atomic_load_explicit(&h->closed, memory_order_relaxed);
+    if (open && c->p + (uint64_t)n - done0 <= c->ring && c->cw - cr < h->chunks) {
+        float *rin = hs_in(h);
+        for (uint32_t k = 0; k < c->K; k++)
+            copy_ring(rin + (size_t)k * c->ring, c->ring, c->p, in[k], n);
+        const uint32_t slot = (uint32_t)(c->cw % h->chunks);
+        hs_chunk *ch = &hs_chunks(h)[slot];
+        ch->start = c->p;
+        ch->n = (uint32_t)n;
+        if (c->nc)
+            memcpy(hs_cond(h) + (size_t)slot * c->K * c->nc, s->cond, (size_t)c->K * c->nc * sizeof(float));
+        c->cw++;
+        c->p += (uint64_t)n;
+        atomic_store_explicit(&h->chunk_w, c->cw, memory_order_release);
+        atomic_store_explicit(&h->in_pos, c->p, memory_order_release);
+    } else {
+        /* The server has stalled for a whole ring: these frames never reach it. From here on
+         * the caller's frames map onto the server's positions shifted by what was dropped. */
+        c->off += n;
+        c->valid_from = c->p;
+        c->misses++;
+    }
+    /* Output frames t .. t+n-1 are the results of the caller's frames D earlier. */
+    const uint64_t done = atomic_load_explicit(&h->done_pos, memory_order_acquire);
+    const float *rout = hs_out(h);
+    int missed = 0;
+    for (int i = 0; i < n; i++) {
+        const int64_t q = (int64_t)c->t + i - D;
+        const int64_t sp = q - c->off;
+        int ok = q >= 0 && sp >= (int64_t)c->valid_from;
+        if (ok && (uint64_t)sp >= done) {
+            ok = 0;
+            missed = 1;
+        }
+        for (uint32_t k = 0; k < c->K; k++)
+            out[k][i] = ok ? rout[(size_t)k * c->ring + ((uint64_t)sp & (c->ring - 1u))] : 0.0f;
+    }
+    c->misses += (uint64_t)missed;
+    c->t += (uint64_t)n;
+    const _Atomic uint64_t *resets = hs_resets(h);
+    for (uint32_t k = 0; k < c->K; k++)
+        s->counters[k].state_resets = atomic_load_explicit(&resets[k], memory_order_relaxed);
+    return HISS_OK;
+}
+
+/* Takes effect from the next frame submitted, as on the other backends. */
+static void sc_reset(hiss_stream *s, int k)
+{
+    sc_impl *c = s->impl;
+    atomic_store_explicit(&hs_reset_pos(c->h)[k], c->p, memory_order_relaxed);
+    atomic_store_explicit(&hs_reset_seq(c->h)[k], ++c->seq[k], memory_order_release);
+}
+
+/* Snapshots ask the server: wait (bounded) until it has run every frame submitted, then one
+ * request on the socket. Not real-time on this backend. */
+static int sc_settled(sc_impl *c)
+{
+    for (int i = 0; i < 20000; i++) {
+        if (atomic_load_explicit(&c->h->done_pos, memory_order_acquire) >= c->p)
+            return 1;
+        if (atomic_load_explicit(&c->h->closed, memory_order_relaxed))
+            return 0;
+        struct timespec ts = {0, 100000};
+        nanosleep(&ts, NULL);
+    }
+    return 0;
+}
+
+static void sc_get_state(const hiss_stream *s, int k, float *dst)
+{
+    sc_impl *c = s->impl;
+    const size_t nf = s->state_floats;
+    hs_op op = {HS_OP_GET_STATE, (uint32_t)k, 0};
+    hs_op_reply r;
+    if (!sc_settled(c) || send_all(c->sock, &op, sizeof op) != 0 || recv_all(c->sock, &r, sizeof r) != 0 ||
+        r.status != HISS_OK || r.n_floats != nf || recv_all(c->sock, dst, nf * sizeof(float)) != 0)
+        memset(dst, 0, nf * sizeof(float));
+}
+
+static void sc_set_state(hiss_stream *s, int k, const float *src)
+{
+    sc_impl *c = s->impl;
+    const size_t nf = s->state_floats;
+    hs_op op = {HS_OP_SET_STATE, (uint32_t)k, nf};
+    hs_op_reply r;
+    if (!sc_settled(c) || send_all(c->sock, &op, sizeof op) != 0 ||
+        send_all(c->sock, src, nf * sizeof(float)) != 0 || recv_all(c->sock, &r, sizeof r) != 0 ||
+        r.status != HISS_OK)
+        sc_reset(s, k); /* a state that did not arrive: start from zero rather than from a stale one */
+}
+
+static int sc_latency(const hiss_stream *s)
+{
+    return s->opts.max_block;
+}
+
+static hiss_status sc_set_sync(hiss_stream *s, hiss_sync_mode mode, double deadline_us)
+{
+    (void)s;
+    (void)deadline_us;
+    return mode == HISS_SYNC_PIPELINED ? HISS_OK : HISS_ERR_BACKEND;
+}
+
+static uint64_t sc_misses(const hiss_stream *s)
+{
+    const sc_impl *c = s->impl;
+    return c->misses;
+}
+
+const hiss_backend_ops hiss_server_backend = {
+    .name = "server",
+    .create = sc_create,
+    .destroy = sc_destroy,
+    .process = sc_process,
+    .reset = sc_reset,
+    .get_state = sc_get_state,
+    .set_state = sc_set_state,
+    .latency = sc_latency,
+    .set_sync = sc_set_sync,
+    .deadline_misses = sc_misses,
+    .process_active = NULL,
+};
