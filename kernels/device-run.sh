@@ -17,15 +17,46 @@ if [ ! -x "$BIN/test_cuda_match" ]; then
     say "building in build-gpu"
     cmake -S . -B build-gpu -DHISS_PLUGIN=OFF -DCMAKE_BUILD_TYPE=Release >"$OUT/build.log" 2>&1 &&
         cmake --build build-gpu -j16 --target test_cuda_match test_cuda_state test_cuda_nan \
-            test_cuda_many test_cuda_render test_cuda_batch test_cuda_offline test_cuda_sync test_cuda_synth hiss-bench >>"$OUT/build.log" 2>&1 || { say "BUILD FAILED"; tail -30 "$OUT/build.log"; exit 1; }
+            test_cuda_many test_cuda_render test_cuda_batch test_cuda_offline test_cuda_sync test_cuda_synth hiss-bench test_server hiss-server >>"$OUT/build.log" 2>&1 || { say "BUILD FAILED"; tail -30 "$OUT/build.log"; exit 1; }
     mkdir -p "$BIN"
-    cp build-gpu/tests/test_cuda_* build-gpu/tools/bench/hiss-bench "$BIN/"
+    cp build-gpu/tests/test_cuda_* build-gpu/tests/test_server build-gpu/tools/bench/hiss-bench \
+        build-gpu/tools/server/hiss-server "$BIN/"
 fi
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,memory.total,temperature.gpu \
     --format=csv,noheader | tee -a "$SUMMARY"
 
 for m in $modes; do
 case $m in
+server)
+    # hiss-server on the GPU: its test against the CPU, under memcheck (the server is a child of
+    # the test: --target-processes all), then plugin-like instances paced at 48 kHz
+    T=/tmp/hiss-server-test
+    mkdir -p $T
+    for b in cpu cuda; do
+        timeout 300 "$BIN/test_server" "$BIN/hiss-server" $b $T >"$OUT/test_server_$b.log" 2>&1
+        say "test_server $b rc=$?: $(tail -1 "$OUT/test_server_$b.log")"
+        grep -E "FAIL|client|most|killed|changed" "$OUT/test_server_$b.log" >>"$SUMMARY"
+    done
+    timeout ${SAN_T:-300} compute-sanitizer --tool memcheck --target-processes all --error-exitcode 9 \
+        "$BIN/test_server" "$BIN/hiss-server" cuda $T >"$OUT/san_memcheck_server.log" 2>&1
+    say "memcheck test_server cuda rc=$? : $(grep -E 'ERROR SUMMARY' "$OUT/san_memcheck_server.log" | sort | uniq -c | tr '\n' ' ')"
+    S=/tmp/hiss-bench.sock
+    "$BIN/hiss-server" --socket $S --backend cuda 2>"$OUT/server_bench.log" &
+    SP=$!
+    sleep 1
+    for n in ${SERVER_N:-1 128 512 768 1024}; do
+        say "$("$BIN/hiss-bench" --size 32x4 --instances $n --backend server --server $S --block 64 --seconds ${SERVER_S:-5} 2>&1 | tail -1)"
+    done
+    for n in 1 1024; do
+        say "$("$BIN/hiss-bench" -m presets/models/ts9-drive.safetensors --instances $n --backend server --server $S --block 64 --seconds ${SERVER_S:-5} 2>&1 | tail -2 | tr '\n' ' ')"
+    done
+    kill $SP
+    wait $SP
+    for n in 1 4; do
+        say "cpu: $("$BIN/hiss-bench" --size 32x4 --instances $n --backend cpu --block 64 --seconds ${SERVER_S:-5} 2>&1 | tail -1)"
+    done
+    cat "$OUT/server_bench.log" | grep -v "client of\|pid" >>"$SUMMARY"
+    ;;
 tests)
     for t in ${TESTS:-match state nan many render batch offline sync synth}; do
         start=$(date +%s.%N)

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "hiss.h"
 #include "hiss_synth.h"
@@ -26,7 +27,13 @@ static void usage(FILE *f)
             "  --seconds S     audio per run, at 48 kHz (default 10)\n"
             "  --runs R        runs; the median is reported (default 5)\n"
             "  --streams N     streams advanced together (default 1)\n"
-            "  --backend B     cpu, cuda or auto (default cpu)\n"
+            "  --backend B     cpu, cuda, auto or server (default cpu)\n"
+            "  --instances N   N stream objects of --streams streams each, processed one after another\n"
+            "                  in every cycle of --block frames, each cycle started at its real-time\n"
+            "                  slot (as a host runs N plugin instances): prints the host's time per\n"
+            "                  cycle (p50/p99/max), the cycles over budget and, with --backend server,\n"
+            "                  the blocks the server did not finish in time (deadline misses)\n"
+            "  --server PATH   --backend server: the hiss-server socket (default: its default)\n"
             "  --latency N     instead of the throughput runs, time N single process calls and\n"
             "                  print p50/p99/p99.9/max microseconds per block and the calls over\n"
             "                  the real-time budget (block / 48 kHz)\n"
@@ -233,6 +240,96 @@ static int latency_run(hiss_stream *s, hiss_model *m, const char *label, float *
     return 0;
 }
 
+
+/* N plugin-like instances, paced: see --instances in the usage. */
+static int instances_run(hiss_model *m, const char *label, hiss_backend backend, const char *server,
+                         long n_inst, long streams, long block, double seconds)
+{
+    hiss_stream **inst = calloc((size_t)n_inst, sizeof *inst);
+    const long cycles = (long)(seconds * 48000.0) / block;
+    double *cyc = malloc(sizeof *cyc * (size_t)(cycles > 0 ? cycles : 1));
+    float *buf = calloc((size_t)(streams * block * 2), sizeof(float));
+    const float **ip = malloc(sizeof *ip * (size_t)streams);
+    float **op = malloc(sizeof *op * (size_t)streams);
+    int rc = 1;
+    if (!inst || !cyc || !buf || !ip || !op || cycles < 1) {
+        fprintf(stderr, "hiss-bench: out of memory\n");
+        goto done;
+    }
+    hiss_stream_opts o = hiss_stream_opts_default();
+    o.n_streams = (int)streams;
+    o.max_block = (int)block;
+    o.backend = backend;
+    o.server = server;
+    const double t_create = now_s();
+    for (long i = 0; i < n_inst; i++) {
+        hiss_error err = {0};
+        if (hiss_stream_create(m, &o, &inst[i], &err) != HISS_OK) {
+            fprintf(stderr, "hiss-bench: instance %ld: %s\n", i, err.msg);
+            goto done;
+        }
+    }
+    const double create_s = now_s() - t_create;
+    for (long k = 0; k < streams; k++) {
+        ip[k] = buf + (size_t)k * block;
+        op[k] = buf + (size_t)(streams + k) * block;
+    }
+    uint64_t x = 88172645463325252ull;
+    const double budget = (double)block / 48000.0;
+    long over = 0;
+    uint64_t miss0 = 0;
+    const long warm = cycles / 10; /* the first tenth: groups fill, caches warm; not counted */
+    double start = now_s();
+    for (long c = 0; c < cycles + warm; c++) {
+        if (c == warm) {
+            for (long i = 0; i < n_inst; i++)
+                miss0 += hiss_stream_deadline_misses(inst[i]);
+            start = now_s() - (double)warm * budget;
+        }
+        while (now_s() < start + (double)c * budget)
+            ;
+        const double t0 = now_s();
+        for (long i = 0; i < n_inst; i++) {
+            for (long k = 0; k < streams * block; k++) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                buf[k] = 0.5f * ((float)(x >> 40) / 8388608.0f - 1.0f);
+            }
+            hiss_stream_process(inst[i], ip, op, (int)block);
+        }
+        const double dt = now_s() - t0;
+        if (c >= warm) {
+            cyc[c - warm] = dt;
+            over += dt > budget;
+        }
+    }
+    uint64_t misses = 0;
+    for (long i = 0; i < n_inst; i++)
+        misses += hiss_stream_deadline_misses(inst[i]);
+    misses -= miss0;
+    qsort(cyc, (size_t)cycles, sizeof *cyc, cmp_double);
+    printf("model %s | params %llu | MACs/sample %llu | backend %s | block %ld | instances %ld x %ld stream(s)\n",
+           label, (unsigned long long)hiss_model_param_count(m), (unsigned long long)hiss_model_macs_per_sample(m),
+           hiss_backend_name(hiss_stream_backend(inst[0])), block, n_inst, streams);
+    printf("host time per cycle over %ld cycles (%.1f s): p50 %.1f us p99 %.1f us max %.1f us | budget %.1f us, "
+           "cycles over budget %ld | deadline misses %llu of %ld blocks | added latency %d frames | "
+           "instances created in %.3f s\n",
+           cycles, (double)cycles * budget, cyc[cycles / 2] * 1e6, cyc[(size_t)((double)cycles * 0.99)] * 1e6,
+           cyc[cycles - 1] * 1e6, budget * 1e6, over, (unsigned long long)misses, cycles * n_inst,
+           hiss_stream_latency(inst[0]), create_s);
+    rc = 0;
+done:
+    if (inst)
+        for (long i = 0; i < n_inst; i++)
+            hiss_stream_free(inst[i]);
+    free(inst);
+    free(cyc);
+    free(buf);
+    free(ip);
+    free(op);
+    return rc;
+}
 
 static double median_of(double *t, long n)
 {
@@ -460,6 +557,8 @@ int main(int argc, char **argv)
     const char *path = NULL, *size = NULL;
     long block = 64, runs = 5, streams = 1, d_state = 16, latency = 0, files = 0, calls = 0;
     int offline = 0, paced = 0, sync = 0, synth = 0, parts = 0;
+    long instances = 0;
+    const char *server = NULL;
     long voices = 8, draws = 200000;
     double rate_arg = 48000.0, temperature = 1.0, top_p = 1.0, logit_scale = 1.0;
     double deadline_us = 0.0;
@@ -481,6 +580,8 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--files")) files = parse_long(a, v, 1, 1 << 20), i++;
         else if (!strcmp(a, "--calls")) calls = parse_long(a, v, 1, 1L << 40), i++;
         else if (!strcmp(a, "--paced")) paced = 1;
+        else if (!strcmp(a, "--instances")) instances = parse_long(a, v, 1, 1 << 16), i++;
+        else if (!strcmp(a, "--server") && v) server = v, i++;
         else if (!strcmp(a, "--synth")) synth = 1;
         else if (!strcmp(a, "--voices")) voices = parse_long(a, v, 1, 1 << 16), i++;
         else if (!strcmp(a, "--parts")) parts = 1;
@@ -514,8 +615,9 @@ int main(int argc, char **argv)
             if (!strcmp(v, "cpu")) backend = HISS_BACKEND_CPU;
             else if (!strcmp(v, "cuda")) backend = HISS_BACKEND_CUDA;
             else if (!strcmp(v, "auto")) backend = HISS_BACKEND_AUTO;
+            else if (!strcmp(v, "server")) backend = HISS_BACKEND_SERVER;
             else {
-                fprintf(stderr, "hiss-bench: --backend must be cpu, cuda or auto\n");
+                fprintf(stderr, "hiss-bench: --backend must be cpu, cuda, auto or server\n");
                 return 2;
             }
         } else {
@@ -577,6 +679,31 @@ int main(int argc, char **argv)
     }
     if (files) {
         fprintf(stderr, "hiss-bench: --files times the batched offline render: it needs --offline\n");
+        hiss_model_free(m);
+        return 2;
+    }
+    if (instances > 0) {
+        /* A server loads the model from its file: a --size model gets one for the run. */
+        char tmp[128] = "";
+        if (backend == HISS_BACKEND_SERVER && !path) {
+            hiss_model *back = NULL;
+            snprintf(tmp, sizeof tmp, "/tmp/hiss-bench-%d.safetensors", (int)getpid());
+            if (hiss_model_save(m, tmp, &err) != HISS_OK || hiss_model_load(tmp, &back, &err) != HISS_OK) {
+                fprintf(stderr, "hiss-bench: %s\n", err.msg);
+                hiss_model_free(m);
+                return 1;
+            }
+            hiss_model_free(m);
+            m = back;
+        }
+        const int rc = instances_run(m, label, backend, server, instances, streams, block, seconds);
+        if (tmp[0])
+            unlink(tmp);
+        hiss_model_free(m);
+        return rc;
+    }
+    if (backend == HISS_BACKEND_SERVER) {
+        fprintf(stderr, "hiss-bench: --backend server is timed with --instances\n");
         hiss_model_free(m);
         return 2;
     }
