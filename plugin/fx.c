@@ -47,6 +47,9 @@ typedef struct hp_fx {
 
     /* [chunk] each, in base.mem */
     float *clean[2], *xin[2], *wa[2], *wb[2];
+    float *dry[2];      /* the clean input base.latency frames ago (clean itself when 0) */
+    float *dry_ring[2]; /* its delay line, base.latency frames (= chunk when not 0) */
+    int dry_pos;
     float *gi, *go, *mx, *by;
 } hp_fx;
 
@@ -61,7 +64,7 @@ static LV2_Handle instantiate(const LV2_Descriptor *d, double rate, const char *
     (void)bundle;
     int nch = strcmp(d->URI, HP_URI_FX_STEREO) == 0 ? 2 : 1;
     hp_fx *fx = (hp_fx *)hp_plugin_new(sizeof *fx, rate, features, HISS_IO_FX, nch, HP_MAX_CHUNK,
-                                       HP_PREWARM_FRAMES, 4 * nch + 4);
+                                       HP_PREWARM_FRAMES, 6 * nch + 4);
     if (!fx)
         return NULL;
     fx->nch = nch;
@@ -72,6 +75,9 @@ static LV2_Handle instantiate(const LV2_Descriptor *d, double rate, const char *
         fx->xin[k] = p, p += c;
         fx->wa[k] = p, p += c;
         fx->wb[k] = p, p += c;
+        fx->dry_ring[k] = p, p += c;
+        fx->dry[k] = fx->base.latency > 0 ? p : fx->clean[k];
+        p += c;
     }
     fx->gi = p, p += c;
     fx->go = p, p += c;
@@ -113,10 +119,57 @@ static void activate(LV2_Handle h)
     hp_plugin_activate(&fx->base);
     /* activate() resets the plugin: every stream starts again from the zero state. */
     hp_slot *s = &fx->base.slot;
-    if (s->cur->stream)
-        hiss_stream_reset(s->cur->stream, -1);
-    if (s->next && s->next->stream)
-        hiss_stream_reset(s->next->stream, -1);
+    hp_inst *live[2] = {s->cur, s->next};
+    for (int j = 0; j < 2; j++) {
+        if (!live[j])
+            continue;
+        if (live[j]->stream)
+            hiss_stream_reset(live[j]->stream, -1);
+        if (live[j]->pad)
+            memset(live[j]->pad, 0, (size_t)fx->nch * (size_t)live[j]->pad_len * sizeof(float));
+        live[j]->pad_pos = 0;
+    }
+    for (int k = 0; k < fx->nch; k++)
+        memset(fx->dry_ring[k], 0, (size_t)fx->base.chunk * sizeof(float));
+    fx->dry_pos = 0;
+}
+
+/* The input delayed by the plugin's latency, for the dry signal, the bypass and no model. */
+static void delay_dry(hp_fx *fx, int n)
+{
+    const int L = fx->base.latency;
+    if (L <= 0)
+        return;
+    for (int k = 0; k < fx->nch; k++) {
+        float *ring = fx->dry_ring[k], *d = fx->dry[k];
+        const float *c = fx->clean[k];
+        int pos = fx->dry_pos;
+        for (int t = 0; t < n; t++) {
+            d[t] = ring[pos];
+            ring[pos] = c[t];
+            pos = pos + 1 == L ? 0 : pos + 1;
+        }
+    }
+    fx->dry_pos = (int)(((long)fx->dry_pos + n) % L);
+}
+
+/* A CPU instance in a plugin whose latency a server set: its output delayed to match. */
+static void pad_wet(hp_inst *in, float *const *y, int nch, int n)
+{
+    const int L = in->pad_len;
+    if (L <= 0)
+        return;
+    for (int k = 0; k < nch; k++) {
+        float *ring = in->pad + (size_t)k * (size_t)L;
+        int pos = in->pad_pos;
+        for (int t = 0; t < n; t++) {
+            const float v = ring[pos];
+            ring[pos] = y[k][t];
+            y[k][t] = v;
+            pos = pos + 1 == L ? 0 : pos + 1;
+        }
+    }
+    in->pad_pos = (int)(((long)in->pad_pos + n) % L);
 }
 
 static void set_targets(hp_fx *fx)
@@ -188,13 +241,18 @@ static void run_chunk(hp_fx *fx, uint32_t off, int n)
     for (int k = 0; k < nch; k++)
         for (int t = 0; t < n; t++)
             fx->xin[k][t] = fx->clean[k][t] * fx->gi[t];
-    const hp_inst *a = s->cur, *b = s->next;
-    if (a->stream)
+    delay_dry(fx, n);
+    hp_inst *a = s->cur, *b = s->next;
+    if (a->stream) {
         hiss_stream_process(a->stream, (const float *const *)fx->xin, (float *const *)fx->wa, n);
-    if (b && b->stream)
+        pad_wet(a, fx->wa, nch, n);
+    }
+    if (b && b->stream) {
         hiss_stream_process(b->stream, (const float *const *)fx->xin, (float *const *)fx->wb, n);
+        pad_wet(b, fx->wb, nch, n);
+    }
     for (int k = 0; k < nch; k++) {
-        const float *c = fx->clean[k], *ya = fx->wa[k], *yb = fx->wb[k];
+        const float *c = fx->dry[k], *ya = fx->wa[k], *yb = fx->wb[k];
         float *y = fx->out[k] + off;
         for (int t = 0; t < n; t++) {
             float v = wet(a, ya[t], c[t], fx->go[t], fx->mx[t]);

@@ -54,6 +54,7 @@ hp_inst *hp_inst_create(const hp_inst_config *cfg, const hp_inst_params *params,
     }
     strcpy(in->path, path);
     in->params = *params;
+    in->latency = cfg->latency;
     if (path[0] == '\0') {
         hp_text(in->status, HP_TEXT_MAX, "%s", cfg->io == HISS_IO_SYNTH
                     ? "no model loaded: the synth is silent (set the Model parameter, or pick a preset)"
@@ -76,5 +77,6 @@ void hp_inst_free(hp_inst *in)
     hiss_model_free(in->model);
     hiss_synth_free(in->synth);
     hiss_synth_model_free(in->synth_model);
+    free(in->pad);
     free(in);
 }

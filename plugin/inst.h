@@ -42,6 +42,11 @@ typedef struct hp_inst_config {
     int max_block;       /* the most frames run() passes to one process call */
     double host_rate;
     int prewarm_frames;  /* silence (fx) or notes (synth) run through a new instance first */
+    /* fx: the hiss-server socket models run on ("" = this process), and the latency every
+     * instance of the plugin has: max_block with a server (an instance that falls back to the
+     * CPU delays its output to match, so fades line up and the reported latency never moves). */
+    char server[108];
+    int latency;
 } hp_inst_config;
 
 /* How the worker reports a new instance in the host's log. */
@@ -51,7 +56,10 @@ typedef struct hp_inst {
     /* fx: NULL model means no model, and the plugin passes its input through */
     hiss_model *model;
     hiss_stream *stream;
-    int latency;         /* frames the stream adds */
+    int latency;         /* frames the instance's output lags its input (cfg.latency or the stream's) */
+    int on_server;       /* the stream runs on hiss-server */
+    float *pad;          /* [n_streams][pad_len]: the CPU fallback's output delayed to cfg.latency */
+    int pad_len, pad_pos;
     int n_knobs;         /* conditioning inputs reachable from knobs: min(n_cond, HP_MAX_KNOBS) */
     float knob_lo[HP_MAX_KNOBS], knob_hi[HP_MAX_KNOBS]; /* knob 0..1 maps onto lo..hi */
     char knob_label[HP_MAX_KNOBS][HP_LABEL_MAX];        /* "" for a knob that does nothing */

@@ -52,6 +52,8 @@ static void describe(hp_inst *in, const hp_inst_config *cfg)
                cfg->host_rate, c->sample_rate / cfg->host_rate);
         in->level = HP_WARNING;
     }
+    if (in->on_server)
+        hp_say(s, HP_TEXT_MAX, &len, "; runs on hiss-server (%s)", cfg->server);
     if (in->latency > 0)
         hp_say(s, HP_TEXT_MAX, &len, "; latency %d frames", in->latency);
     if (c->n_cond == 0) {
@@ -131,16 +133,44 @@ int hp_inst_load_fx(hp_inst *in, const hp_inst_config *cfg, char *err)
     o.host_rate = cfg->host_rate;
     /* Delta mode: no latency, no resampler in the plugin, exact when the rates agree. */
     o.rate_mode = HISS_RATE_DELTA;
-    o.backend = HISS_BACKEND_AUTO;
-    if (hiss_stream_create(in->model, &o, &in->stream, &e) != HISS_OK) {
-        hp_text(err, HP_TEXT_MAX, "%s: %s", path, e.msg[0] ? e.msg : hiss_status_name(e.status));
-        return -1;
+    char fallback[HP_TEXT_MAX] = "";
+    if (cfg->server[0]) {
+        o.backend = HISS_BACKEND_SERVER;
+        o.server = cfg->server;
+        if (hiss_stream_create(in->model, &o, &in->stream, &e) == HISS_OK)
+            in->on_server = 1;
+        else
+            hp_text(fallback, HP_TEXT_MAX, "%s", e.msg);
     }
-    in->latency = hiss_stream_latency(in->stream);
-    if (prewarm(in, cfg) != 0) {
+    if (!in->stream) {
+        o.backend = HISS_BACKEND_AUTO;
+        o.server = NULL;
+        if (hiss_stream_create(in->model, &o, &in->stream, &e) != HISS_OK) {
+            hp_text(err, HP_TEXT_MAX, "%s: %s", path, e.msg[0] ? e.msg : hiss_status_name(e.status));
+            return -1;
+        }
+    }
+    const int own = hiss_stream_latency(in->stream);
+    in->latency = own > cfg->latency ? own : cfg->latency;
+    if (in->latency > own) {
+        in->pad_len = in->latency - own;
+        in->pad = calloc((size_t)cfg->n_streams * (size_t)in->pad_len, sizeof(float));
+        if (!in->pad) {
+            hp_text(err, HP_TEXT_MAX, "%s: out of memory", path);
+            return -1;
+        }
+    }
+    /* Silence through a server stream warms nothing here. */
+    if (!in->on_server && prewarm(in, cfg) != 0) {
         hp_text(err, HP_TEXT_MAX, "%s: out of memory", path);
         return -1;
     }
     describe(in, cfg);
+    if (fallback[0]) {
+        size_t len = strlen(in->status);
+        hp_say(in->status, HP_TEXT_MAX, &len, "; %s: running in this process instead, delayed to the same "
+               "latency", fallback);
+        in->level = HP_WARNING;
+    }
     return 0;
 }

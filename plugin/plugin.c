@@ -8,6 +8,7 @@
 #include <lv2/worker/worker.h>
 
 #include "patch.h"
+#include "server.h"
 #include "state.h"
 
 hp_plugin *hp_plugin_new(size_t size, double rate, const LV2_Feature *const *features, hiss_io io,
@@ -29,7 +30,22 @@ hp_plugin *hp_plugin_new(size_t size, double rate, const LV2_Feature *const *fea
     }
     int mb = p->host.max_block > 0 ? p->host.max_block : max_chunk;
     p->chunk = mb < max_chunk ? mb : max_chunk;
-    hp_inst_config cfg = {io, n_streams, p->chunk, rate, prewarm_frames};
+    hp_inst_config cfg = {io, n_streams, p->chunk, rate, prewarm_frames, "", 0};
+    int asked = 0;
+    if (io == HISS_IO_FX && hp_server_find(cfg.server, sizeof cfg.server, &asked)) {
+        /* A server's output comes a block late: the host's usual block, when it says it. */
+        if (p->host.nominal_block > 0 && p->host.nominal_block < p->chunk)
+            p->chunk = p->host.nominal_block;
+        cfg.max_block = cfg.latency = p->chunk;
+        lv2_log_note(&p->host.logger, "hiss: models run on hiss-server at %s, %d frames of latency\n",
+                     cfg.server, cfg.latency);
+    } else {
+        if (asked)
+            lv2_log_warning(&p->host.logger, "hiss: HISS_SERVER=%s: no hiss-server listens there; models "
+                            "run in this process\n", cfg.server);
+        cfg.server[0] = '\0';
+    }
+    p->latency = cfg.latency;
     if (hp_slot_init(&p->slot, &p->host, &cfg) != 0) {
         free(p);
         return NULL;

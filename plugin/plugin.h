@@ -22,6 +22,7 @@ typedef struct hp_plugin {
     hp_slot slot;
     LV2_Atom_Forge forge;
     int chunk;       /* the most frames one process call takes: the host's block, capped */
+    int latency;     /* frames every instance's output lags: a block with hiss-server, else 0 */
     const LV2_Atom_Sequence *control;
     LV2_Atom_Sequence *notify;
     int first_run;   /* the first run() after activation: smoothed controls jump to their values */

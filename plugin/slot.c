@@ -49,6 +49,7 @@ int hp_slot_init(hp_slot *s, const hp_host *host, const hp_inst_config *cfg)
     s->fade_frames = (int)lround(HP_FADE_SECONDS * cfg->host_rate);
     if (s->fade_frames < 1)
         s->fade_frames = 1;
+    s->fade_delay = cfg->latency;
     share_params(s, &s->want);
     char err[HP_TEXT_MAX];
     s->cur = hp_inst_create(cfg, &s->want, "", err);
@@ -182,7 +183,9 @@ void hp_slot_begin(hp_slot *s)
 float hp_slot_fade_gain(const hp_slot *s, int i)
 {
     const double pi = 3.14159265358979323846;
-    double x = (double)(s->fade_pos + i + 1) / (double)s->fade_frames;
+    double x = (double)(s->fade_pos + i + 1 - s->fade_delay) / (double)s->fade_frames;
+    if (x <= 0.0)
+        return 0.0f;
     if (x >= 1.0)
         return 1.0f;
     return (float)(0.5 - 0.5 * cos(pi * x));
@@ -194,7 +197,7 @@ void hp_slot_advance(hp_slot *s, int n)
     if (!s->next)
         return;
     s->fade_pos += n;
-    if (s->fade_pos < s->fade_frames)
+    if (s->fade_pos < s->fade_delay + s->fade_frames)
         return;
     trash(s, s->cur);
     s->cur = s->next;

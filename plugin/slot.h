@@ -42,6 +42,7 @@ typedef struct hp_slot {
     const hp_host *host;
     hp_inst_config cfg;
     int fade_frames;
+    int fade_delay;        /* cfg.latency: a new instance is heard only once its output has begun */
 
     /* audio */
     hp_inst *cur;          /* what runs; never NULL once instantiated */
@@ -95,7 +96,7 @@ void hp_slot_begin(hp_slot *s);
 /* Frames left in the running fade, 0 when none runs. */
 static inline int hp_slot_fade_left(const hp_slot *s)
 {
-    return s->next ? s->fade_frames - s->fade_pos : 0;
+    return s->next ? s->fade_delay + s->fade_frames - s->fade_pos : 0;
 }
 /* Weight of `next` at frame i of the current chunk: a raised cosine from 0 to 1, whose sum with
  * the weight of cur is 1 at every frame. */

@@ -110,3 +110,8 @@ add_test(NAME lv2_ardour_synth
                  $<TARGET_FILE:hiss-wav-synth-check> ${CMAKE_COMMAND} ${PROJECT_SOURCE_DIR}/plugin/presets.cmake
                  ${HISS_LV2_TMP}/ardour_synth)
 set_tests_properties(lv2_ardour_synth PROPERTIES SKIP_RETURN_CODE 77 LABELS nosan TIMEOUT 300)
+
+# The FX plugin with its models on a hiss-server (CPU): two instances against the engine, one
+# block of latency, and the fallback into the process when the server dies.
+add_test(NAME lv2_server COMMAND hiss-lv2-test server ${HISS_LV2_DIR} ${HISS_LV2_TMP}/server
+                                 $<TARGET_FILE:hiss-server>)

@@ -3,6 +3,8 @@
 # preset on a track, export to float WAV), then hiss-wav-check compares the export with the
 # engine; then again from the saved session, moved.   ardour.sh LV2_DIR CHECKER TMP_DIR
 set -u
+# A hiss-server running on this machine would add its latency to what these compare.
+export HISS_SERVER=off
 lv2dir=$1 check=$2 tmp=$3
 here=$(cd "$(dirname "$0")" && pwd)
 skip() { echo "SKIPPED: $*"; exit 77; }

@@ -4,6 +4,8 @@
 # and recording through it and comparing with the engine.
 #   jalv.sh LV2_DIR CHECKER TMP_DIR [fx|fx-stereo]
 set -u
+# A hiss-server running on this machine would add its latency to what these compare.
+export HISS_SERVER=off
 lv2dir=$1 check=$2 tmp=$3 kind=${4:-fx}
 skip() { echo "SKIPPED: $*"; exit 77; }
 for p in jackd jalv jack_wait; do

@@ -13,11 +13,13 @@
 #define _XOPEN_SOURCE 700
 #include <math.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -773,6 +775,138 @@ static int case_stress(void)
     return 0;
 }
 
+/* ---- case: server ---------------------------------------------------------------------------- */
+
+/* out[t] == ref[t - L] (0 before the start), exactly; frames a late block silenced (the output
+ * exactly 0 where the reference is not) are counted apart, and must stay rare. */
+static void check_delayed(const char *what, const float *y, const float *ref, long L, long from, long to)
+{
+    long bad = 0, late = 0, first_bad = -1;
+    for (long t = from; t < to; t++) {
+        const float want = t - L >= 0 ? ref[t - L] : 0.0f;
+        if (y[t] == want)
+            continue;
+        if (y[t] == 0.0f)
+            late++;
+        else if (bad++ == 0)
+            first_bad = t;
+    }
+    CHECK(bad == 0, "%s: %ld of %ld frames differ from the reference %ld frames earlier (first at %ld)", what, bad,
+          to - from, L, first_bad);
+    CHECK(late * 20 <= to - from, "%s: %ld of %ld frames silenced by late blocks", what, late, to - from);
+    printf("  %s: frames %ld-%ld equal the reference %ld frames earlier (%ld silenced by late blocks)\n", what, from,
+           to, L, late);
+}
+
+/* Run both hosts a block each, then wait out the block's duration, as a host's cycle would. */
+static void feed_pair(feed *f1, feed *f2, long until, double rate)
+{
+    while (f1->pos < until && f1->pos < f1->n) {
+        const int b = f1->max_block;
+        feed_block(f1, b);
+        feed_block(f2, b);
+        hh_wait_worker(f1->h);
+        hh_wait_worker(f2->h);
+        struct timespec ts = {0, (long)(1e9 * b / rate)};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static int case_server(const char *server_bin)
+{
+    const double rate = 16000;
+    const int L = 256;
+    const long fade = (long)(0.025 * rate), n = (long)(1.2 * rate);
+    char *sock = tk_path_in(tmp_dir, "server.sock"), *log = tk_path_in(tmp_dir, "server.log");
+    remove(sock);
+    models m = make_models(tmp_dir, rate);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (!freopen(log, "w", stderr))
+            _exit(127);
+        execl(server_bin, server_bin, "--socket", sock, "--backend", "cpu", "--slots", "8", (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 500 && access(sock, F_OK) != 0; i++) {
+        struct timespec ts = {0, 10000000};
+        nanosleep(&ts, NULL);
+    }
+    struct timespec ts = {0, 100000000};
+    nanosleep(&ts, NULL);
+    setenv("HISS_SERVER", sock, 1);
+    /* Two instances of the plugin in one host process, as two tracks would have. */
+    hh_host *h1 = new_host(FX, rate, L), *h2 = new_host(FX, rate, L);
+    hh_activate(h1);
+    hh_activate(h2);
+    feed f1 = feed_new(h1, 1, L, n, 5, rate), f2 = feed_new(h2, 1, L, n, 6, rate);
+    feed_pair(&f1, &f2, (long)(0.1 * rate), rate);
+    CHECK(hh_get(h1, "latency") == (float)L, "latency with a server: %g, expected %d", hh_get(h1, "latency"), L);
+    CHECK(tk_contains(hh_log(h1), "hiss-server"), "the log names the server: %s", hh_log(h1));
+    check_delayed("no model, server latency", f1.out[0], f1.in[0], L, 0, f1.pos);
+
+    hh_send_model(h1, m.a);
+    hh_send_model(h2, m.a);
+    long s0[2] = {-1, -1};
+    feed *fs[2] = {&f1, &f2};
+    for (long until = f1.pos; until < (long)(0.6 * rate) && (s0[0] < 0 || s0[1] < 0); until += L) {
+        feed_pair(&f1, &f2, until + L, rate);
+        for (int j = 0; j < 2; j++) {
+            int ev = s0[j] < 0 ? hh_find(fs[j]->h, P_MODEL, m.a, 0) : -1;
+            if (ev >= 0)
+                s0[j] = (long)hh_event_at(fs[j]->h, ev)->frame;
+        }
+    }
+    CHECK(s0[0] >= 0 && s0[1] >= 0, "model A never reported loaded on both instances");
+    if (s0[0] < 0 || s0[1] < 0)
+        return 1;
+    CHECK(tk_contains(hh_last(h1, P_STATUS), "runs on hiss-server"), "status: %s", hh_last(h1, P_STATUS));
+    feed_pair(&f1, &f2, n, rate);
+    for (int j = 0; j < 2; j++) {
+        float *ref = malloc((size_t)n * sizeof(float));
+        engine_from(m.a, rate, 1, fs[j]->in, &ref, s0[j], n, cond_a_default, 2);
+        printf("  instance %d: model A took over at frame %ld\n", j + 1, s0[j]);
+        check_delayed("before the swap", fs[j]->out[0], fs[j]->in[0], L, 0, s0[j] + L);
+        check_delayed("model A on the server", fs[j]->out[0], ref, L, s0[j] + L + fade, n);
+        free(ref);
+    }
+
+    /* The server dies; the next model loads in this process, delayed to the same latency. */
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    hh_free(h2);
+    feed_free(&f2);
+    int from = hh_event_count(h1);
+    hh_send_model(h1, m.b);
+    long s1 = -1;
+    feed g = feed_new(h1, 1, L, 2 * n, 7, rate);
+    memcpy(g.in[0], f1.in[0], (size_t)n * sizeof(float));
+    memcpy(g.out[0], f1.out[0], (size_t)n * sizeof(float));
+    g.pos = n;
+    int ev = feed_until_event(&g, P_MODEL, m.b, from, n + (long)(0.5 * rate));
+    if (ev >= 0)
+        s1 = (long)hh_event_at(h1, ev)->frame;
+    CHECK(s1 >= 0, "model B never reported loaded after the server died");
+    if (s1 < 0)
+        return 1;
+    CHECK(tk_contains(hh_last(h1, P_STATUS), "running in this process instead"), "status after the server died: %s",
+          hh_last(h1, P_STATUS));
+    printf("  server gone: %s\n", hh_last(h1, P_STATUS));
+    feed_until(&g, 2 * n);
+    float *ref_b = malloc((size_t)(2 * n) * sizeof(float));
+    engine_from(m.b, rate, 1, g.in, &ref_b, s1, 2 * n, NULL, 0);
+    check_delayed("model B in this process, padded to the latency", g.out[0], ref_b, L, s1 + L + fade, 2 * n);
+    CHECK(hh_get(h1, "latency") == (float)L, "latency after the fallback: %g", hh_get(h1, "latency"));
+    free(ref_b);
+    feed_free(&g);
+    feed_free(&f1);
+    hh_free(h1);
+
+    models_free(&m);
+    free(sock);
+    free(log);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 4) {
@@ -784,8 +918,11 @@ int main(int argc, char **argv)
     lv2_dir = argv[2];
     tmp_dir = argv[3];
     tk_mkdir_p(tmp_dir);
-    if (argc > 4)
+    if (argc > 4 && strcmp(c, "server") != 0)
         mode = tk_mode(argv[4]);
+    /* A hiss-server running on this machine must not change what the other cases measure. */
+    if (strcmp(c, "server") != 0)
+        setenv("HISS_SERVER", "off", 1);
     int rc = 0;
     if (strcmp(c, "basic") == 0)
         case_basic();
@@ -803,6 +940,8 @@ int main(int argc, char **argv)
         rc = case_rt();
     else if (strcmp(c, "stress") == 0)
         rc = case_stress();
+    else if (strcmp(c, "server") == 0 && argc > 4)
+        rc = case_server(argv[4]);
     else {
         fprintf(stderr, "unknown case %s\n", c);
         return 2;

@@ -279,12 +279,11 @@ static int instances_run(hiss_model *m, const char *label, hiss_backend backend,
     long over = 0;
     uint64_t miss0 = 0;
     const long warm = cycles / 10; /* the first tenth: groups fill, caches warm; not counted */
-    double start = now_s();
+    const double start = now_s();
     for (long c = 0; c < cycles + warm; c++) {
         if (c == warm) {
             for (long i = 0; i < n_inst; i++)
                 miss0 += hiss_stream_deadline_misses(inst[i]);
-            start = now_s() - (double)warm * budget;
         }
         while (now_s() < start + (double)c * budget)
             ;

@@ -77,6 +77,7 @@ static int launch(hsv_group *g, double *pending_since)
     const double now = hsv_now();
     uint32_t n = (uint32_t)g->block;
     int ready = 0, lagging = 0;
+    double gather = g->cfg->gather_s;
     for (int i = 0; i < g->cap; i++) {
         hsv_member *m = g->members[i];
         if (!m || m->base != i)
@@ -87,6 +88,9 @@ static int launch(hsv_group *g, double *pending_since)
             m->last_seen = now;
         }
         const uint32_t w = waiting(m, cw);
+        /* what waiting for others costs comes out of this member's block period */
+        if (w && 0.4 * m->period_s < gather)
+            gather = 0.4 * m->period_s;
         if (w) {
             ready++;
             if (w < n)
@@ -103,7 +107,7 @@ static int launch(hsv_group *g, double *pending_since)
         *pending_since = now;
     /* Clients of one host submit one after another within its cycle: wait a little for the rest
      * of them, so that they share this launch. */
-    if (lagging && now - *pending_since < g->cfg->gather_s)
+    if (lagging && now - *pending_since < gather)
         return 0;
     *pending_since = 0.0;
 

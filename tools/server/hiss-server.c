@@ -43,7 +43,8 @@ static const char *usage =
     "  --backend B       cpu, cuda or auto (default auto: cuda when a GPU is present)\n"
     "  --slots N         streams per model group (default 1024)\n"
     "  --block N         the most frames one launch advances (default 1024)\n"
-    "  --gather-us US    how long a launch waits for a group's other clients (default 200)\n"
+    "  --gather-us US    the most a launch waits for a group's other clients (default 1000; never\n"
+    "                    more than 0.4 of the shortest block period among them)\n"
     "  --poll-us US      sleep between looks at the clients while idle (default 50)\n"
     "  -q, --quiet       say nothing but errors\n"
     "  -h, --help\n";
@@ -277,6 +278,7 @@ static void accept_client(hsv_server *sv)
     m->sock = sock;
     m->K = rq.n_streams;
     m->ring = hs_ring_for(rq.max_block);
+    m->period_s = (double)rq.max_block / rq.host_rate;
     hsv_group *g = group_for(sv, &rq, &st, err, sizeof err);
     int fd = -1;
     if (g) {
@@ -463,10 +465,19 @@ int main(int argc, char **argv)
     hsv_server sv;
     memset(&sv, 0, sizeof sv);
     char sock_buf[108];
+    /* Signals arrive through a descriptor in the poll set, in this thread only. Blocked before
+     * anything else runs: threads inherit the mask, the CUDA runtime's own threads included,
+     * and a signal taken by one of those would end the process without its clean-up. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     sv.cfg.backend = HISS_BACKEND_AUTO;
     sv.cfg.slots = 1024;
     sv.cfg.block = 1024;
-    sv.cfg.gather_s = 200e-6;
+    sv.cfg.gather_s = 1e-3;
     sv.cfg.poll_s = 50e-6;
     int rc = parse_args(argc, argv, &sv.cfg, sock_buf, sizeof sock_buf);
     if (rc)
@@ -474,13 +485,6 @@ int main(int argc, char **argv)
     /* The group threads sleep tens of microseconds at a time: ask for that resolution. */
     prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
 
-    /* Signals arrive through a descriptor in the poll set, in this thread only. */
-    sigset_t sigs;
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGTERM);
-    sigaddset(&sigs, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     sv.sig_fd = signalfd(-1, &sigs, SFD_CLOEXEC);
     sv.listen_fd = listen_on(sv.cfg.socket_path);
     if (sv.sig_fd < 0 || sv.listen_fd < 0)

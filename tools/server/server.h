@@ -14,7 +14,7 @@ typedef struct hsv_config {
     hiss_backend backend;
     int slots;       /* streams per group */
     int block;       /* the most frames one launch advances */
-    double gather_s; /* how long a launch waits for the group's live clients to submit */
+    double gather_s; /* the most a launch waits for the group's live clients to submit */
     double poll_s;   /* the group thread's sleep while nothing is waiting */
     int quiet;
 } hsv_config;
@@ -28,6 +28,7 @@ typedef struct hsv_member {
     uint64_t pos, cr;  /* the server's copies of done_pos and chunk_r */
     uint64_t last_cw;  /* chunk_w when last looked at */
     double last_seen;  /* when chunk_w last moved: clients that stopped submitting are not waited for */
+    double period_s;   /* its max_block at its rate: it needs each block's output that much later */
     uint32_t *seen;    /* [K] reset requests carried out */
     int broken;        /* broke the protocol: ignored until it disconnects */
     struct hsv_group *g;
