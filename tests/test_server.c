@@ -30,6 +30,7 @@ typedef struct client {
     size_t cap, t;  /* frames so far */
     double err2, ref2; /* squared error and reference energy over compared frames */
     uint64_t compared, mismatched;
+    size_t reset_at[2]; /* the frame count at each stream's last reset */
 } client;
 
 static const char *g_backend;
@@ -159,7 +160,8 @@ static void step(client *c, tc_rng *r, int n, int paced)
             continue;
         for (int i = 0; i < n; i++) {
             const long long q = (long long)(c->t + (size_t)i) - c->D;
-            const float want = q < 0 ? 0.0f : c->hist[(size_t)k * c->cap + (size_t)q];
+            /* a reset drops the results still in flight: silence until its own come through */
+            const float want = q < (long long)c->reset_at[k] ? 0.0f : c->hist[(size_t)k * c->cap + (size_t)q];
             const double d = (double)ys[k][i] - want;
             c->err2 += d * d;
             c->ref2 += (double)want * want;
@@ -275,6 +277,7 @@ int main(int argc, char **argv)
                 const int k = tc_below(&r, c[i].K);
                 hiss_stream_reset(c[i].srv, k);
                 hiss_stream_reset(c[i].ref, k);
+                c[i].reset_at[k] = c[i].t;
             }
             step(&c[i], &r, 1 + tc_below(&r, c[i].D), 0);
         }

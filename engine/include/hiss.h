@@ -146,7 +146,10 @@ typedef enum hiss_backend {
      * docs/server.md. Output comes max_block frames late (hiss_stream_latency says so);
      * process() never waits for the server: frames it has not finished in time are silence,
      * counted by hiss_stream_deadline_misses. The model must have been loaded from a file,
-     * which the server loads too (and checks to be the same weights). */
+     * which the server loads too (and checks to be the same weights). On this backend a reset
+     * also drops the results still in flight (silence until the reset stream's own come through),
+     * and snapshot and restore ask the server over its socket: they wait for it and are not
+     * real-time. */
     HISS_BACKEND_SERVER = 3
 } hiss_backend;
 

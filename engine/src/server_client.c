@@ -29,6 +29,7 @@ typedef struct sc_impl {
     uint64_t t;          /* frames passed to process() */
     uint64_t misses;
     uint32_t *seq;       /* [K] reset requests made */
+    uint64_t *reset_at;  /* [K] position of the last reset: the outputs still in flight before it are dropped */
 } sc_impl;
 
 char *hiss_server_default_path(char *buf, size_t n)
@@ -51,6 +52,7 @@ static void sc_destroy(hiss_stream *s)
     if (c->sock >= 0)
         close(c->sock); /* the server frees the slots when it sees this */
     free(c->seq);
+    free(c->reset_at);
     free(c);
     s->impl = NULL;
 }
@@ -139,7 +141,8 @@ static hiss_status sc_create(hiss_stream *s, hiss_error *err)
 
     sc_impl *c = calloc(1, sizeof *c);
     s->impl = c;
-    if (!c || !(c->seq = calloc((size_t)s->opts.n_streams, sizeof *c->seq))) {
+    if (!c || !(c->seq = calloc((size_t)s->opts.n_streams, sizeof *c->seq)) ||
+        !(c->reset_at = calloc((size_t)s->opts.n_streams, sizeof *c->reset_at))) {
         sc_destroy(s);
         hiss_seterr(err, HISS_ERR_NOMEM, "backend server: out of memory");
         return HISS_ERR_NOMEM;
@@ -260,7 +263,9 @@ static hiss_status sc_process(hiss_stream *s, const float *const *in, float *con
             missed = 1;
         }
         for (uint32_t k = 0; k < c->K; k++)
-            out[k][i] = ok ? rout[(size_t)k * c->ring + ((uint64_t)sp & (c->ring - 1u))] : 0.0f;
+            out[k][i] = ok && (uint64_t)sp >= c->reset_at[k]
+                            ? rout[(size_t)k * c->ring + ((uint64_t)sp & (c->ring - 1u))]
+                            : 0.0f;
     }
     c->misses += (uint64_t)missed;
     c->t += (uint64_t)n;
@@ -270,10 +275,13 @@ static hiss_status sc_process(hiss_stream *s, const float *const *in, float *con
     return HISS_OK;
 }
 
-/* Takes effect from the next frame submitted, as on the other backends. */
+/* Takes effect from the next frame submitted, as on the other backends; the outputs still in
+ * flight (the last max_block frames' results, computed before the reset) are dropped too, so
+ * that a reset stream starts from silence. */
 static void sc_reset(hiss_stream *s, int k)
 {
     sc_impl *c = s->impl;
+    c->reset_at[k] = c->p;
     atomic_store_explicit(&hs_reset_pos(c->h)[k], c->p, memory_order_relaxed);
     atomic_store_explicit(&hs_reset_seq(c->h)[k], ++c->seq[k], memory_order_release);
 }
