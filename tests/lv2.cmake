@@ -115,3 +115,6 @@ set_tests_properties(lv2_ardour_synth PROPERTIES SKIP_RETURN_CODE 77 LABELS nosa
 # block of latency, and the fallback into the process when the server dies.
 add_test(NAME lv2_server COMMAND hiss-lv2-test server ${HISS_LV2_DIR} ${HISS_LV2_TMP}/server
                                  $<TARGET_FILE:hiss-server>)
+if(HISS_SANITIZE)
+  set_tests_properties(lv2_server PROPERTIES ENVIRONMENT HISS_TEST_PACE=8)
+endif()

@@ -798,16 +798,20 @@ static void check_delayed(const char *what, const float *y, const float *ref, lo
            to, L, late);
 }
 
-/* Run both hosts a block each, then wait out the block's duration, as a host's cycle would. */
+/* Run both hosts a block each, then wait out the block's duration, as a host's cycle would
+ * (HISS_TEST_PACE times it: a sanitised server at -O0 needs several periods per block). */
 static void feed_pair(feed *f1, feed *f2, long until, double rate)
 {
+    const char *pace_env = getenv("HISS_TEST_PACE");
+    const double pace = pace_env && atof(pace_env) >= 1.0 ? atof(pace_env) : 1.0;
     while (f1->pos < until && f1->pos < f1->n) {
         const int b = f1->max_block;
         feed_block(f1, b);
         feed_block(f2, b);
         hh_wait_worker(f1->h);
         hh_wait_worker(f2->h);
-        struct timespec ts = {0, (long)(1e9 * b / rate)};
+        const double s = pace * b / rate;
+        struct timespec ts = {(time_t)s, (long)(1e9 * (s - (double)(time_t)s))};
         nanosleep(&ts, NULL);
     }
 }
