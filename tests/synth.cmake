@@ -39,7 +39,8 @@ if(TARGET hiss-host)
   target_link_libraries(synth_host_check PRIVATE hiss_midi hiss_static PkgConfig::HISS_SNDFILE m)
   # A real host, in real time: not under the sanitizers (label nosan).
   add_test(NAME synth_host COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/synth_host_test.sh
-    $<TARGET_FILE:hiss-host> $<TARGET_FILE:synth_host_check> ${CMAKE_CURRENT_BINARY_DIR}/synth_host)
+    $<TARGET_FILE:hiss-host> $<TARGET_FILE:synth_host_check> ${CMAKE_CURRENT_BINARY_DIR}/synth_host
+    $<TARGET_FILE:hiss-server>)
   set_tests_properties(synth_host PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300 LABELS nosan)
 else()
   add_test(NAME synth_host COMMAND sh -c "echo 'SKIP: hiss-host was not built (PortAudio, RtMidi or libsndfile missing at configure time)'; exit 77")

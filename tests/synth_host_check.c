@@ -6,7 +6,8 @@
  *   compare-synth MODEL MIDI WAV VOICES SEED TEMP TOP_P RELEASE_MAX
  *                                 the recording equals the file rendered offline, each event at
  *                                 sample llround(time * rate), to the bit
- *   compare-fx MODEL WAV          the recording equals the model run on silence, to the bit
+ *   compare-fx MODEL WAV [DELAY]  the recording equals the model run on silence, to the bit
+ *                                 (DELAY frames late: a stream on hiss-server)
  *   level WAV MIN_DBFS            the recording's peak reaches MIN_DBFS (something was played) */
 #include <math.h>
 #include <sndfile.h>
@@ -238,6 +239,11 @@ static int compare_fx(char **a)
         const float *in = zero;
         float *out = want + t;
         hiss_stream_process(s, &in, &out, (int)(n - t < 4096 ? n - t : 4096));
+    }
+    const long delay = a[2] ? atol(a[2]) : 0;
+    if (delay > 0 && delay < n) {
+        memmove(want + delay, want, (size_t)(n - delay) * sizeof(float));
+        memset(want, 0, (size_t)delay * sizeof(float));
     }
     const int r = compare(got, want, n, "fx recording vs offline run on silence");
     hiss_stream_free(s);

@@ -14,6 +14,7 @@ set -u
 host=$1
 check=$2
 dir=$3
+server=${4:-}
 rm -rf "$dir"
 mkdir -p "$dir"
 cd "$dir" || exit 1
@@ -97,6 +98,28 @@ elif "$check" compare-fx fx.safetensors fx.wav; then
     echo "ok fx: the live output on silence equals the offline run"
 else
     echo "FAIL fx: the recording differs from the offline run"; fail=1
+fi
+
+# 3b. the same fx model on hiss-server (its CPU backend): one buffer late, otherwise the same.
+# The buffer is JACK's period here: with a smaller one PortAudio runs two callbacks back to back
+# per period, and the second wants the first's results at once (a late block every other call).
+if [ -n "${server:-}" ]; then
+    "$server" --socket "$dir/server.sock" --backend cpu >server.log 2>&1 &
+    spid=$!
+    for i in 1 2 3 4 5 6 7 8 9 10; do [ -S "$dir/server.sock" ] && break; sleep 0.2; done
+    start_jack fxserver
+    timeout 60 "$host" --model fx.safetensors --record fxs.wav --duration 1 --buffer 256 --backend server \
+        --server "$dir/server.sock" >fxs.out 2>&1
+    rc=$?
+    kill $spid; wait $spid 2>/dev/null
+    grep -v "^ALSA\|^Cannot\|^jack\|^Jack" fxs.out | tail -n 3
+    if [ $rc -ne 0 ]; then
+        echo "FAIL fx on hiss-server: hiss-host exited $rc"; cat fxs.out; cat server.log; fail=1
+    elif "$check" compare-fx fx.safetensors fxs.wav 256; then
+        echo "ok fx on hiss-server: the live output equals the offline run, one buffer (256 frames) late"
+    else
+        echo "FAIL fx on hiss-server: the recording differs from the offline run 256 frames late"; fail=1
+    fi
 fi
 
 # 4. live MIDI through JACK, stopped by Ctrl-C. Sets live_result to ok, nomidi or fail.

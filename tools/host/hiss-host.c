@@ -25,6 +25,7 @@
 
 typedef struct host_opts {
     const char *model, *device, *input_device, *record, *midi_api, *midi_port, *midi_virtual, *midi_file;
+    const char *server;
     double rate, duration, gain_db, temperature, top_p, release_max;
     long buffer, voices, seed;
     hiss_backend backend;
@@ -51,7 +52,9 @@ static void usage(FILE *f)
             "  --rate HZ             device rate (default: the model's)\n"
             "  --rate-mode MODE      fx at another rate: strict (refuse, default) or delta\n"
             "  --buffer FRAMES       frames per callback (default 256)\n"
-            "  --backend B           cpu (default), cuda or auto (synth: the voices as one GPU batch)\n"
+            "  --backend B           cpu (default), cuda or auto (synth: the voices as one GPU batch);\n"
+            "                        server (fx only): on hiss-server, one buffer of latency, never waits\n"
+            "  --server PATH         --backend server: the server's socket (default: its default)\n"
             "  --gpu-sync MODE       how the callback waits for the GPU: deadline (default: at most\n"
             "                        3/4 of a buffer, then silence, counted as \"gpu late\"),\n"
             "                        pipelined (fx only: one buffer of added latency, never waits)\n"
@@ -136,6 +139,7 @@ static int parse_args(int argc, char **argv, host_opts *o)
         STR(NULL, "midi-port", midi_port)
         STR(NULL, "midi-virtual", midi_virtual)
         STR(NULL, "midi-file", midi_file)
+        STR(NULL, "server", server)
         NUM("rate", rate, 1000.0, 1536000.0)
         NUM("duration", duration, 0.0, 1e7)
         NUM("gain", gain_db, -120.0, 40.0)
@@ -157,8 +161,10 @@ static int parse_args(int argc, char **argv, host_opts *o)
                 o->backend = HISS_BACKEND_CUDA;
             else if (!strcmp(v, "auto"))
                 o->backend = HISS_BACKEND_AUTO;
+            else if (!strcmp(v, "server"))
+                o->backend = HISS_BACKEND_SERVER;
             else {
-                fprintf(stderr, "hiss-host: --backend %s: expected cpu, cuda or auto\n", v);
+                fprintf(stderr, "hiss-host: --backend %s: expected cpu, cuda, auto or server\n", v);
                 return -1;
             }
             continue;
@@ -314,6 +320,10 @@ static int load_model(host *h)
         so.seed = (uint64_t)h->o.seed;
         so.release_max_s = (float)h->o.release_max;
         so.backend = h->o.backend;
+        if (h->o.backend == HISS_BACKEND_SERVER) {
+            fprintf(stderr, "hiss-host: --backend server runs fx models; %s is a synth model\n", h->o.model);
+            return -1;
+        }
         if (h->o.gpu_sync == HISS_SYNC_PIPELINED && h->o.backend != HISS_BACKEND_CPU) {
             /* each sample of a synth depends on the last: no block can be started ahead */
             fprintf(stderr, "hiss-host: --gpu-sync pipelined is for fx models; a synth on the GPU runs with "
@@ -343,6 +353,7 @@ static int load_model(host *h)
     so.host_rate = h->rate;
     so.rate_mode = h->o.rate_mode;
     so.backend = h->o.backend;
+    so.server = h->o.server;
     if (hiss_stream_create(h->fx, &so, &h->stream, &err) != HISS_OK) {
         fprintf(stderr, "hiss-host: %s\n", err.msg);
         return -1;
