@@ -41,21 +41,28 @@ server)
         "$BIN/test_server" "$BIN/hiss-server" cuda $T >"$OUT/san_memcheck_server.log" 2>&1
     say "memcheck test_server cuda rc=$? : $(grep -E 'ERROR SUMMARY' "$OUT/san_memcheck_server.log" | sort | uniq -c | tr '\n' ' ')"
     S=/tmp/hiss-bench.sock
-    "$BIN/hiss-server" --socket $S --backend cuda 2>"$OUT/server_bench.log" &
-    SP=$!
-    sleep 1
-    for n in ${SERVER_N:-1 128 512 768 1024}; do
-        say "$("$BIN/hiss-bench" --size 32x4 --instances $n --backend server --server $S --block 64 --seconds ${SERVER_S:-5} 2>&1 | tail -1)"
+    # two launch policies side by side: the default (a launch starts once 256 streams wait), and
+    # waiting for every client of the cycle (--batch-min larger than any count)
+    for policy in "default:" "gather-all:--batch-min 1000000"; do
+        name=${policy%%:*}
+        "$BIN/hiss-server" --socket $S --backend cuda ${policy#*:} 2>"$OUT/server_bench_$name.log" &
+        SP=$!
+        sleep 1
+        for n in ${SERVER_N:-1 128 512 768 1024}; do
+            say "[$name] $("$BIN/hiss-bench" --size 32x4 --instances $n --backend server --server $S --block 64 --seconds ${SERVER_S:-5} 2>&1 | tail -1)"
+        done
+        if [ $name = default ]; then
+            for n in 1 1024; do
+                say "[$name] $("$BIN/hiss-bench" -m presets/models/ts9-drive.safetensors --instances $n --backend server --server $S --block 64 --seconds ${SERVER_S:-5} 2>&1 | tail -2 | tr '\n' ' ')"
+            done
+        fi
+        kill $SP
+        wait $SP
+        grep -v "client of\|pid" "$OUT/server_bench_$name.log" >>"$SUMMARY"
     done
-    for n in 1 1024; do
-        say "$("$BIN/hiss-bench" -m presets/models/ts9-drive.safetensors --instances $n --backend server --server $S --block 64 --seconds ${SERVER_S:-5} 2>&1 | tail -2 | tr '\n' ' ')"
-    done
-    kill $SP
-    wait $SP
     for n in 1 4; do
         say "cpu: $("$BIN/hiss-bench" --size 32x4 --instances $n --backend cpu --block 64 --seconds ${SERVER_S:-5} 2>&1 | tail -1)"
     done
-    cat "$OUT/server_bench.log" | grep -v "client of\|pid" >>"$SUMMARY"
     ;;
 tests)
     for t in ${TESTS:-match state nan many render batch offline sync synth}; do

@@ -76,7 +76,7 @@ static int launch(hsv_group *g, double *pending_since)
 {
     const double now = hsv_now();
     uint32_t n = (uint32_t)g->block;
-    int ready = 0, lagging = 0;
+    int ready = 0, lagging = 0, ready_streams = 0;
     double gather = g->cfg->gather_s;
     for (int i = 0; i < g->cap; i++) {
         hsv_member *m = g->members[i];
@@ -93,6 +93,7 @@ static int launch(hsv_group *g, double *pending_since)
             gather = 0.4 * m->period_s;
         if (w) {
             ready++;
+            ready_streams += (int)m->K;
             if (w < n)
                 n = w;
         } else if (!m->broken && now - m->last_seen < 0.05) {
@@ -106,8 +107,9 @@ static int launch(hsv_group *g, double *pending_since)
     if (*pending_since == 0.0)
         *pending_since = now;
     /* Clients of one host submit one after another within its cycle: wait a little for the rest
-     * of them, so that they share this launch. */
-    if (lagging && now - *pending_since < gather)
+     * of them, so that they share this launch. Once a launch's worth is waiting, waiting longer
+     * only delays it: the device runs it while the rest come in. */
+    if (lagging && ready_streams < g->cfg->batch_min && now - *pending_since < gather)
         return 0;
     *pending_since = 0.0;
 

@@ -46,6 +46,7 @@ static const char *usage =
     "  --gather-us US    the most a launch waits for a group's other clients (default 1000; never\n"
     "                    more than 0.4 of the shortest block period among them)\n"
     "  --poll-us US      sleep between looks at the clients while idle (default 50)\n"
+    "  --batch-min N     this many streams waiting start a launch at once (default 256)\n"
     "  -q, --quiet       say nothing but errors\n"
     "  -h, --help\n";
 
@@ -428,6 +429,10 @@ static int parse_args(int argc, char **argv, hsv_config *cfg, char *sock_buf, si
             if (r < 0 || hiss_parse_double(v, &d) != 0 || d < 0 || d > 1e6)
                 return r < 0 ? 2 : hiss_usage_error(p, "--gather-us: \"%s\" is not 0 to 1000000%s", v, "");
             cfg->gather_s = d * 1e-6;
+        } else if ((r = hiss_opt_checked(&a, p, NULL, "batch-min", &v)) != 0) {
+            if (r < 0 || hiss_parse_long(v, 1, 1048576, &l) != 0)
+                return r < 0 ? 2 : hiss_usage_error(p, "--batch-min: \"%s\" is not 1 to 1048576%s", v, "");
+            cfg->batch_min = (int)l;
         } else if ((r = hiss_opt_checked(&a, p, NULL, "poll-us", &v)) != 0) {
             if (r < 0 || hiss_parse_double(v, &d) != 0 || d < 1 || d > 1e5)
                 return r < 0 ? 2 : hiss_usage_error(p, "--poll-us: \"%s\" is not 1 to 100000%s", v, "");
@@ -479,6 +484,7 @@ int main(int argc, char **argv)
     sv.cfg.block = 1024;
     sv.cfg.gather_s = 1e-3;
     sv.cfg.poll_s = 50e-6;
+    sv.cfg.batch_min = 256;
     int rc = parse_args(argc, argv, &sv.cfg, sock_buf, sizeof sock_buf);
     if (rc)
         return rc == 1 ? 0 : rc;

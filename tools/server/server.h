@@ -16,6 +16,7 @@ typedef struct hsv_config {
     int block;       /* the most frames one launch advances */
     double gather_s; /* the most a launch waits for the group's live clients to submit */
     double poll_s;   /* the group thread's sleep while nothing is waiting */
+    int batch_min;   /* streams waiting that start a launch without waiting for the rest */
     int quiet;
 } hsv_config;
 
