@@ -57,36 +57,6 @@ static void sc_destroy(hiss_stream *s)
     s->impl = NULL;
 }
 
-static int send_all(int fd, const void *p, size_t n)
-{
-    const char *b = p;
-    while (n) {
-        ssize_t w = send(fd, b, n, MSG_NOSIGNAL);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        b += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-static int recv_all(int fd, void *p, size_t n)
-{
-    char *b = p;
-    while (n) {
-        ssize_t r = recv(fd, b, n, 0);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return -1;
-        b += r;
-        n -= (size_t)r;
-    }
-    return 0;
-}
-
 /* The reply, with the region's descriptor when the server sent one. */
 static int recv_reply(int fd, hs_reply *rep, int *shm_fd)
 {
@@ -107,7 +77,7 @@ static int recv_reply(int fd, hs_reply *rep, int *shm_fd)
     for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
         if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
             memcpy(shm_fd, CMSG_DATA(cm), sizeof(int));
-    if ((size_t)r < sizeof *rep && recv_all(fd, (char *)rep + r, sizeof *rep - (size_t)r) != 0)
+    if ((size_t)r < sizeof *rep && hs_recv_all(fd, (char *)rep + r, sizeof *rep - (size_t)r) != 0)
         return -1;
     return 0;
 }
@@ -172,7 +142,7 @@ static hiss_status sc_create(hiss_stream *s, hiss_error *err)
     strcpy(rq.path, m->path);
     hs_reply rep;
     int fd = -1;
-    if (send_all(c->sock, &rq, sizeof rq) != 0 || recv_reply(c->sock, &rep, &fd) != 0) {
+    if (hs_send_all(c->sock, &rq, sizeof rq) != 0 || recv_reply(c->sock, &rep, &fd) != 0) {
         sc_destroy(s);
         return sc_fail(err, HISS_ERR_BACKEND, "backend server: %s did not answer%s", path, "");
     }
@@ -213,14 +183,6 @@ static hiss_status sc_create(hiss_stream *s, hiss_error *err)
     return HISS_OK;
 }
 
-static void copy_ring(float *ring, uint32_t size, uint64_t pos, const float *src, int n)
-{
-    const uint32_t at = (uint32_t)(pos & (size - 1u));
-    const uint32_t first = (uint32_t)n < size - at ? (uint32_t)n : size - at;
-    memcpy(ring + at, src, first * sizeof(float));
-    memcpy(ring, src + first, ((uint32_t)n - first) * sizeof(float));
-}
-
 static hiss_status sc_process(hiss_stream *s, const float *const *in, float *const *out, int n)
 {
     sc_impl *c = s->impl;
@@ -232,7 +194,7 @@ static hiss_status sc_process(hiss_stream *s, const float *const *in, float *con
     if (open && c->p + (uint64_t)n - done0 <= c->ring && c->cw - cr < h->chunks) {
         float *rin = hs_in(h);
         for (uint32_t k = 0; k < c->K; k++)
-            copy_ring(rin + (size_t)k * c->ring, c->ring, c->p, in[k], n);
+            hs_ring_write(rin + (size_t)k * c->ring, c->ring, c->p, in[k], n);
         const uint32_t slot = (uint32_t)(c->cw % h->chunks);
         hs_chunk *ch = &hs_chunks(h)[slot];
         ch->start = c->p;
@@ -307,8 +269,8 @@ static void sc_get_state(const hiss_stream *s, int k, float *dst)
     const size_t nf = s->state_floats;
     hs_op op = {HS_OP_GET_STATE, (uint32_t)k, 0};
     hs_op_reply r;
-    if (!sc_settled(c) || send_all(c->sock, &op, sizeof op) != 0 || recv_all(c->sock, &r, sizeof r) != 0 ||
-        r.status != HISS_OK || r.n_floats != nf || recv_all(c->sock, dst, nf * sizeof(float)) != 0)
+    if (!sc_settled(c) || hs_send_all(c->sock, &op, sizeof op) != 0 || hs_recv_all(c->sock, &r, sizeof r) != 0 ||
+        r.status != HISS_OK || r.n_floats != nf || hs_recv_all(c->sock, dst, nf * sizeof(float)) != 0)
         memset(dst, 0, nf * sizeof(float));
 }
 
@@ -318,8 +280,8 @@ static void sc_set_state(hiss_stream *s, int k, const float *src)
     const size_t nf = s->state_floats;
     hs_op op = {HS_OP_SET_STATE, (uint32_t)k, nf};
     hs_op_reply r;
-    if (!sc_settled(c) || send_all(c->sock, &op, sizeof op) != 0 ||
-        send_all(c->sock, src, nf * sizeof(float)) != 0 || recv_all(c->sock, &r, sizeof r) != 0 ||
+    if (!sc_settled(c) || hs_send_all(c->sock, &op, sizeof op) != 0 ||
+        hs_send_all(c->sock, src, nf * sizeof(float)) != 0 || hs_recv_all(c->sock, &r, sizeof r) != 0 ||
         r.status != HISS_OK)
         sc_reset(s, k); /* a state that did not arrive: start from zero rather than from a stale one */
 }

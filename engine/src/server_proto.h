@@ -20,6 +20,7 @@
 #define HISS_SERVER_PROTO_H
 
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "hiss.h"
@@ -128,6 +129,13 @@ static inline _Atomic uint64_t *hs_reset_pos(hs_shm *h) { return HS_AT(h, off_re
 static inline _Atomic uint64_t *hs_resets(hs_shm *h) { return HS_AT(h, off_resets, _Atomic uint64_t *); }
 static inline float *hs_in(hs_shm *h) { return HS_AT(h, off_in, float *); }
 static inline float *hs_out(hs_shm *h) { return HS_AT(h, off_out, float *); }
+
+/* server_io.c: a whole message over the control socket (-1: it closed or failed), and n frames
+ * at position pos of a ring of size frames (a power of two), wrapping. */
+int hs_send_all(int fd, const void *p, size_t n);
+int hs_recv_all(int fd, void *p, size_t n);
+void hs_ring_write(float *ring, uint32_t size, uint64_t pos, const float *src, int n);
+void hs_ring_read(float *dst, const float *ring, uint32_t size, uint64_t pos, int n);
 
 /* The ring a stream with this max_block gets: a power of two of at least 4 blocks, so that an
  * output stays readable for max_block frames of latency plus a block in flight either side. */

@@ -24,22 +24,6 @@ static void sleep_s(double s)
     nanosleep(&ts, NULL);
 }
 
-static void copy_from_ring(float *dst, const float *ring, uint32_t size, uint64_t pos, int n)
-{
-    const uint32_t at = (uint32_t)(pos & (size - 1u));
-    const uint32_t first = (uint32_t)n < size - at ? (uint32_t)n : size - at;
-    memcpy(dst, ring + at, first * sizeof(float));
-    memcpy(dst + first, ring, ((uint32_t)n - first) * sizeof(float));
-}
-
-static void copy_to_ring(float *ring, uint32_t size, uint64_t pos, const float *src, int n)
-{
-    const uint32_t at = (uint32_t)(pos & (size - 1u));
-    const uint32_t first = (uint32_t)n < size - at ? (uint32_t)n : size - at;
-    memcpy(ring + at, src, first * sizeof(float));
-    memcpy(ring, src + first, ((uint32_t)n - first) * sizeof(float));
-}
-
 void hsv_group_apply_resets(hsv_group *g, hsv_member *m)
 {
     _Atomic uint32_t *seq = hs_reset_seq(m->h);
@@ -125,7 +109,7 @@ static int launch(hsv_group *g, double *pending_since)
             const int gi = m->base + (int)k;
             for (uint32_t j = 0; j < nc; j++)
                 hiss_stream_set_cond(g->stream, gi, (int)j, cond[k * nc + j]);
-            copy_from_ring(g->in[gi], hs_in(m->h) + (size_t)k * m->ring, m->ring, m->pos, (int)n);
+            hs_ring_read(g->in[gi], hs_in(m->h) + (size_t)k * m->ring, m->ring, m->pos, (int)n);
             g->active[gi] = 1;
         }
     }
@@ -140,7 +124,7 @@ static int launch(hsv_group *g, double *pending_since)
             const int gi = m->base + (int)k;
             if (st != HISS_OK)
                 memset(g->out[gi], 0, n * sizeof(float));
-            copy_to_ring(hs_out(m->h) + (size_t)k * m->ring, m->ring, m->pos, g->out[gi], (int)n);
+            hs_ring_write(hs_out(m->h) + (size_t)k * m->ring, m->ring, m->pos, g->out[gi], (int)n);
             atomic_store_explicit(&resets[k], hiss_stream_counters(g->stream, gi).state_resets,
                                   memory_order_relaxed);
             g->active[gi] = 0;

@@ -50,36 +50,6 @@ static const char *usage =
     "  -q, --quiet       say nothing but errors\n"
     "  -h, --help\n";
 
-static int send_all(int fd, const void *p, size_t n)
-{
-    const char *b = p;
-    while (n) {
-        ssize_t w = send(fd, b, n, MSG_NOSIGNAL);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        b += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-static int recv_all(int fd, void *p, size_t n)
-{
-    char *b = p;
-    while (n) {
-        ssize_t r = recv(fd, b, n, 0);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return -1;
-        b += r;
-        n -= (size_t)r;
-    }
-    return 0;
-}
-
 static void reply(int sock, hiss_status st, const char *msg, uint32_t ring, uint64_t size, const char *backend,
                   int shm_fd)
 {
@@ -244,7 +214,7 @@ static void accept_client(hsv_server *sv)
     setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     setsockopt(sock, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     hs_request rq;
-    if (recv_all(sock, &rq, sizeof rq) != 0) {
+    if (hs_recv_all(sock, &rq, sizeof rq) != 0) {
         close(sock);
         return;
     }
@@ -323,7 +293,7 @@ static int serve_op(hsv_server *sv, hsv_member *m)
 {
     (void)sv;
     hs_op op;
-    if (recv_all(m->sock, &op, sizeof op) != 0 || !m->g)
+    if (hs_recv_all(m->sock, &op, sizeof op) != 0 || !m->g)
         return -1;
     hsv_group *g = m->g;
     const size_t nf = hiss_stream_state_floats(g->stream);
@@ -342,9 +312,9 @@ static int serve_op(hsv_server *sv, hsv_member *m)
         hiss_stream_get_state(g->stream, gi, buf);
         pthread_mutex_unlock(&g->lock);
         r.n_floats = nf;
-        rc = send_all(m->sock, &r, sizeof r) || send_all(m->sock, buf, nf * sizeof(float)) ? -1 : 0;
+        rc = hs_send_all(m->sock, &r, sizeof r) || hs_send_all(m->sock, buf, nf * sizeof(float)) ? -1 : 0;
     } else {
-        rc = recv_all(m->sock, buf, nf * sizeof(float));
+        rc = hs_recv_all(m->sock, buf, nf * sizeof(float));
         for (size_t i = 0; rc == 0 && i < nf; i++)
             if (!isfinite(buf[i]))
                 r.status = HISS_ERR_STATE;
@@ -355,7 +325,7 @@ static int serve_op(hsv_server *sv, hsv_member *m)
             pthread_mutex_unlock(&g->lock);
         }
         if (rc == 0)
-            rc = send_all(m->sock, &r, sizeof r);
+            rc = hs_send_all(m->sock, &r, sizeof r);
     }
     free(buf);
     return rc;
