@@ -2,6 +2,7 @@
 # Everything the CUDA backend needs a GPU for, in one call on the GPU machine (device time is
 # scarce): tests, compute-sanitizer, benchmarks, kernel timings. Logs go under $OUT.
 #   kernels/device-run.sh [tests] [san] [bench] [synthbench] [lat] [lat3] [ncu] [ncu1] [prof] [synthprof] [render]
+#                         [servertest] [servermem] [serverbench]
 #   (default: tests bench ncu san)
 # Binaries come from $BIN (default build-cudabin, built elsewhere and carried) or are built here.
 set -u
@@ -27,9 +28,8 @@ nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,memory.total,
 
 for m in $modes; do
 case $m in
-server)
-    # hiss-server on the GPU: its test against the CPU, under memcheck (the server is a child of
-    # the test: --target-processes all), then plugin-like instances paced at 48 kHz
+servertest)
+    # hiss-server's test against the CPU, with the server on the CPU and on the GPU
     T=/tmp/hiss-server-test
     mkdir -p $T
     for b in cpu cuda; do
@@ -37,9 +37,23 @@ server)
         say "test_server $b rc=$?: $(tail -1 "$OUT/test_server_$b.log")"
         grep -E "FAIL|client|most|killed|changed" "$OUT/test_server_$b.log" >>"$SUMMARY"
     done
-    timeout ${SAN_T:-300} compute-sanitizer --tool memcheck --target-processes all --error-exitcode 9 \
-        "$BIN/test_server" "$BIN/hiss-server" cuda $T >"$OUT/san_memcheck_server.log" 2>&1
-    say "memcheck test_server cuda rc=$? : $(grep -E 'ERROR SUMMARY' "$OUT/san_memcheck_server.log" | sort | uniq -c | tr '\n' ' ')"
+    ;;
+servermem)
+    # the server's kernels under memcheck: the server itself runs under compute-sanitizer, with
+    # hiss-bench instances (mixed sizes, so partial launches skip most slots) as its clients
+    S=/tmp/hiss-san.sock
+    compute-sanitizer --tool memcheck --error-exitcode 9 "$BIN/hiss-server" --socket $S --backend cuda \
+        >"$OUT/san_memcheck_server.log" 2>&1 &
+    SP=$!
+    for i in $(seq 1 60); do [ -S $S ] && break; sleep 0.5; done
+    "$BIN/hiss-bench" --size 16x2 --instances 8 --backend server --server $S --block 64 --seconds 1 >>"$OUT/san_memcheck_server.log" 2>&1
+    "$BIN/hiss-bench" --size 16x2 --instances 3 --streams 2 --backend server --server $S --block 48 --seconds 1 >>"$OUT/san_memcheck_server.log" 2>&1
+    kill -TERM $SP
+    wait $SP
+    say "memcheck hiss-server rc=$? : $(grep -E 'ERROR SUMMARY|launches' "$OUT/san_memcheck_server.log" | tr '\n' ' ')"
+    ;;
+serverbench)
+    # plugin-like instances through hiss-server on the GPU, paced at 48 kHz
     S=/tmp/hiss-bench.sock
     # two launch policies side by side: the default (a launch starts once 256 streams wait), and
     # waiting for every client of the cycle (--batch-min larger than any count)
