@@ -62,10 +62,8 @@ static int launch(hsv_group *g, double *pending_since)
     uint32_t n = (uint32_t)g->block;
     int ready = 0, lagging = 0, ready_streams = 0;
     double gather = g->cfg->gather_s;
-    for (int i = 0; i < g->cap; i++) {
+    for (int i = 0; i < g->n_members; i++) {
         hsv_member *m = g->members[i];
-        if (!m || m->base != i)
-            continue;
         const uint64_t cw = atomic_load_explicit(&m->h->chunk_w, memory_order_acquire);
         if (cw != m->last_cw) {
             m->last_cw = cw;
@@ -98,9 +96,9 @@ static int launch(hsv_group *g, double *pending_since)
     *pending_since = 0.0;
 
     const uint32_t nc = (uint32_t)hiss_model_config(g->model)->n_cond;
-    for (int i = 0; i < g->cap; i++) {
+    for (int i = 0; i < g->n_members; i++) {
         hsv_member *m = g->members[i];
-        if (!m || m->base != i || !waiting(m, m->last_cw))
+        if (!waiting(m, m->last_cw))
             continue;
         hsv_group_apply_resets(g, m);
         const uint32_t slot = (uint32_t)(m->cr % m->h->chunks);
@@ -115,9 +113,9 @@ static int launch(hsv_group *g, double *pending_since)
     }
     hiss_status st = hiss_stream_process_active(g->stream, g->active, (const float *const *)g->in, g->out, (int)n);
     uint64_t batch = 0;
-    for (int i = 0; i < g->cap; i++) {
+    for (int i = 0; i < g->n_members; i++) {
         hsv_member *m = g->members[i];
-        if (!m || m->base != i || !g->active[i])
+        if (!g->active[m->base])
             continue;
         _Atomic uint64_t *resets = hs_resets(m->h);
         for (uint32_t k = 0; k < m->K; k++) {
@@ -262,14 +260,13 @@ int hsv_group_add(hsv_group *g, hsv_member *m)
             m->base = i + 1 - (int)m->K;
             for (uint32_t k = 0; k < m->K; k++) {
                 g->used[m->base + (int)k] = 1;
-                g->members[m->base + (int)k] = m;
                 hiss_stream_reset(g->stream, m->base + (int)k);
                 for (int j = 0; j < (int)m->nc; j++)
                     hiss_stream_set_cond(g->stream, m->base + (int)k, j, 0.0f);
             }
             m->g = g;
             m->last_seen = hsv_now();
-            g->n_members++;
+            g->members[g->n_members++] = m;
             return 0;
         }
     }
@@ -280,9 +277,12 @@ void hsv_group_remove(hsv_group *g, hsv_member *m)
 {
     for (uint32_t k = 0; k < m->K; k++) {
         g->used[m->base + (int)k] = 0;
-        g->members[m->base + (int)k] = NULL;
         g->active[m->base + (int)k] = 0;
     }
-    g->n_members--;
+    for (int i = 0; i < g->n_members; i++)
+        if (g->members[i] == m) {
+            g->members[i] = g->members[--g->n_members];
+            break;
+        }
     m->g = NULL;
 }

@@ -50,7 +50,7 @@ typedef struct hsv_group {
     unsigned char *used, *active; /* [cap] */
     float **in, **out;            /* [cap] -> rows of stage */
     float *stage;                 /* [2][cap][block] */
-    hsv_member **members;         /* [cap]: at most one member per slot */
+    hsv_member **members;         /* [n_members] (room for cap): the clients, each once */
     int n_members;
     const hsv_config *cfg;
     pthread_mutex_t lock;
