@@ -7,12 +7,13 @@
  *                of streams on any number of threads.
  *   hiss_stream  the per-stream state (conv history and SSM state of every layer) for a batch of
  *                n_streams independent streams (channels, voices, plugin instances) advanced
- *                together, on one backend (CPU or CUDA).
+ *                together, on one backend (CPU, CUDA, or a hiss-server process).
  *   hiss_error   a message buffer that names the file, tensor or field at fault.
  *
  * Real-time rules: hiss_stream_process, hiss_stream_set_cond, hiss_stream_reset,
  * hiss_stream_counters, hiss_stream_snapshot and hiss_stream_restore never allocate, lock, log or do
- * I/O. Everything else (load, create, free) belongs on a non-real-time thread.
+ * I/O (on HISS_BACKEND_SERVER, snapshot and restore ask the server: see there). Everything else
+ * (load, create, free) belongs on a non-real-time thread.
  */
 #ifndef HISS_H
 #define HISS_H
