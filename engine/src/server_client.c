@@ -22,7 +22,7 @@ typedef struct sc_impl {
     int sock;
     hs_shm *h;
     uint32_t K, nc, ring;
-    uint64_t p;          /* server position of the next frame submitted (== h->in_pos) */
+    uint64_t p;          /* server position of the next frame submitted (the start of the next chunk record) */
     uint64_t cw;         /* chunk records written */
     int64_t off;         /* the caller's frame count minus p: grows by the frames dropped */
     uint64_t valid_from; /* positions below it predate the last drop: their output is stale */
@@ -82,11 +82,12 @@ static int recv_reply(int fd, hs_reply *rep, int *shm_fd)
     return 0;
 }
 
-static hiss_status sc_fail(hiss_error *err, hiss_status st, const char *fmt, const char *a, const char *b)
-{
-    hiss_seterr(err, st, fmt, a, b);
-    return st;
-}
+/* A failed create: the message, and the status to return. */
+#define SC_FAIL(...)                                                                                \
+    do {                                                                                            \
+        hiss_seterr(err, HISS_ERR_BACKEND, __VA_ARGS__);                                            \
+        return HISS_ERR_BACKEND;                                                                    \
+    } while (0)
 
 static hiss_status sc_create(hiss_stream *s, hiss_error *err)
 {
@@ -94,23 +95,22 @@ static hiss_status sc_create(hiss_stream *s, hiss_error *err)
     char def[sizeof(((struct sockaddr_un *)0)->sun_path)];
     const char *path = s->opts.server ? s->opts.server : hiss_server_default_path(def, sizeof def);
     if (!m->path)
-        return sc_fail(err, HISS_ERR_BACKEND, "backend server: the model was not loaded from a file%s%s", "",
-                       "");
+        SC_FAIL("backend server: the model was not loaded from a file");
     if (strlen(m->path) >= HS_PATH_MAX)
-        return sc_fail(err, HISS_ERR_BACKEND, "backend server: model path too long: %s%s", m->path, "");
-    if (s->opts.n_streams > HS_MAX_STREAMS) {
-        hiss_seterr(err, HISS_ERR_BACKEND, "backend server: %d streams in one stream object (at most %d)",
-                    s->opts.n_streams, HS_MAX_STREAMS);
-        return HISS_ERR_BACKEND;
-    }
+        SC_FAIL("backend server: model path too long: %s", m->path);
+    if (s->opts.n_streams > HS_MAX_STREAMS)
+        SC_FAIL("backend server: %d streams in one stream object (at most %d)", s->opts.n_streams,
+                HS_MAX_STREAMS);
     struct sockaddr_un addr = {0};
     addr.sun_family = AF_UNIX;
     if (strlen(path) >= sizeof addr.sun_path)
-        return sc_fail(err, HISS_ERR_BACKEND, "backend server: socket path too long: %s%s", path, "");
+        SC_FAIL("backend server: socket path too long: %s", path);
     strcpy(addr.sun_path, path);
 
     sc_impl *c = calloc(1, sizeof *c);
     s->impl = c;
+    if (c)
+        c->sock = -1; /* not descriptor 0, which sc_destroy would close */
     if (!c || !(c->seq = calloc((size_t)s->opts.n_streams, sizeof *c->seq)) ||
         !(c->reset_at = calloc((size_t)s->opts.n_streams, sizeof *c->reset_at))) {
         sc_destroy(s);
@@ -121,8 +121,7 @@ static hiss_status sc_create(hiss_stream *s, hiss_error *err)
     if (c->sock < 0 || connect(c->sock, (struct sockaddr *)&addr, sizeof addr) != 0) {
         const char *why = strerror(errno);
         sc_destroy(s);
-        return sc_fail(err, HISS_ERR_BACKEND, "backend server: cannot connect to %s: %s (is hiss-server running?)",
-                       path, why);
+        SC_FAIL("backend server: cannot connect to %s: %s (is hiss-server running?)", path, why);
     }
     /* A server that hangs must not hang the loader thread forever. */
     struct timeval tv = {10, 0};
@@ -144,14 +143,14 @@ static hiss_status sc_create(hiss_stream *s, hiss_error *err)
     int fd = -1;
     if (hs_send_all(c->sock, &rq, sizeof rq) != 0 || recv_reply(c->sock, &rep, &fd) != 0) {
         sc_destroy(s);
-        return sc_fail(err, HISS_ERR_BACKEND, "backend server: %s did not answer%s", path, "");
+        SC_FAIL("backend server: %s did not answer", path);
     }
     rep.msg[sizeof rep.msg - 1] = 0;
     if (rep.magic != HS_MAGIC || rep.version != HS_VERSION) {
         if (fd >= 0)
             close(fd);
         sc_destroy(s);
-        return sc_fail(err, HISS_ERR_BACKEND, "backend server: %s speaks another protocol version%s", path, "");
+        SC_FAIL("backend server: %s speaks another protocol version", path);
     }
     if (rep.status != HISS_OK || fd < 0) {
         if (fd >= 0)
@@ -169,13 +168,12 @@ static hiss_status sc_create(hiss_stream *s, hiss_error *err)
     close(fd);
     if (map == MAP_FAILED) {
         sc_destroy(s);
-        return sc_fail(err, HISS_ERR_BACKEND, "backend server: cannot map the region %s sent%s", path, "");
+        SC_FAIL("backend server: cannot map the region %s sent", path);
     }
     c->h = map;
     if (c->h->magic != HS_MAGIC || c->h->size != probe.size || c->h->off_out != probe.off_out) {
         sc_destroy(s);
-        return sc_fail(err, HISS_ERR_BACKEND, "backend server: the region %s sent has another layout%s", path,
-                       "");
+        SC_FAIL("backend server: the region %s sent has another layout", path);
     }
     c->K = rq.n_streams;
     c->nc = (uint32_t)m->cfg.n_cond;
@@ -204,7 +202,6 @@ static hiss_status sc_process(hiss_stream *s, const float *const *in, float *con
         c->cw++;
         c->p += (uint64_t)n;
         atomic_store_explicit(&h->chunk_w, c->cw, memory_order_release);
-        atomic_store_explicit(&h->in_pos, c->p, memory_order_release);
     } else {
         /* The server has stalled for a whole ring: these frames never reach it. From here on
          * the caller's frames map onto the server's positions shifted by what was dropped. */

@@ -9,8 +9,8 @@
  * The audio goes through the shared region only, single-producer single-consumer rings with
  * absolute frame positions, so the client's process() writes input, reads output and publishes
  * counters without a system call, a lock or a wait:
- *   - the client appends input frames at in_pos, and a chunk record (its first position, length
- *     and conditioning values) per process() call, then publishes chunk_w and in_pos;
+ *   - the client appends input frames, and a chunk record (its first position, length and
+ *     conditioning values) per process() call, then publishes chunk_w;
  *   - the server consumes chunks in order, writes the output of position p at out[p % ring],
  *     and publishes done_pos (every position below it has its output) and chunk_r.
  * A chunk never changes its conditioning midway, so however the server batches, each stream sees
@@ -81,8 +81,7 @@ typedef struct hs_shm {
     uint64_t off_in;        /* float[n_streams][ring] */
     uint64_t off_out;       /* float[n_streams][ring] */
     uint64_t size;
-    _Alignas(64) _Atomic uint64_t in_pos; /* client: frames submitted */
-    _Atomic uint64_t chunk_w;             /* client: chunk records written */
+    _Alignas(64) _Atomic uint64_t chunk_w; /* client: chunk records written */
     _Alignas(64) _Atomic uint64_t done_pos; /* server: frames whose output is written */
     _Atomic uint64_t chunk_r;               /* server: chunk records consumed */
     _Atomic uint32_t closed;                /* server: it no longer serves this region */

@@ -201,7 +201,7 @@ static int make_region(hsv_server *sv, hsv_member *m)
         return -1;
     }
     m->h = p;
-    memcpy(m->h, &layout, offsetof(hs_shm, in_pos));
+    memcpy(m->h, &layout, offsetof(hs_shm, chunk_w)); /* the counters start at 0 */
     return fd;
 }
 
