@@ -13,8 +13,10 @@
 #include "slot.h"
 #include "smooth.h"
 
-/* Port indices, the same in hiss.ttl; the audio ports come last so mono and stereo share the
- * rest: inputs P_AUDIO .. P_AUDIO+nch-1, outputs P_AUDIO+nch .. P_AUDIO+2*nch-1. */
+/* Port indices, the same in hiss.ttl; the audio ports come after the rest so mono and stereo
+ * share them: inputs P_AUDIO .. P_AUDIO+nch-1, outputs P_AUDIO+nch .. P_AUDIO+2*nch-1. The
+ * freewheel port, added later, follows them (P_AUDIO+2*nch), so no port older sessions know
+ * moved. */
 enum {
     P_IN_GAIN = HP_PORT_NOTIFY + 1,
     P_OUT_GAIN,
@@ -32,6 +34,10 @@ enum {
 #define HP_KNOB_CHUNK 32     /* frames per set_cond while a knob glides */
 #define HP_MAX_CHUNK 4096    /* frames per hiss_stream_process call */
 #define HP_PREWARM_FRAMES 512
+/* While the host freewheels (an export), how long one process call may wait for hiss-server:
+ * long enough for any launch of a loaded server, short enough that an export against a hung one
+ * still ends. A server that died is noticed at once and not waited for. */
+#define HP_FREEWHEEL_WAIT_US 500000.0
 
 typedef struct hp_fx {
     hp_plugin base; /* first: the shared entry points take the handle as an hp_plugin */
@@ -39,6 +45,8 @@ typedef struct hp_fx {
 
     const float *p_in_gain, *p_out_gain, *p_mix, *p_enabled, *p_knob[HP_MAX_KNOBS];
     float *p_latency;
+    const float *p_freewheel;
+    int freewheel; /* the host freewheels this run */
     const float *in[2];
     float *out[2];
 
@@ -111,6 +119,8 @@ static void connect_port(LV2_Handle h, uint32_t port, void *data)
         fx->in[port - P_AUDIO] = data;
     else if (port >= (uint32_t)(P_AUDIO + fx->nch) && port < (uint32_t)(P_AUDIO + 2 * fx->nch))
         fx->out[port - P_AUDIO - fx->nch] = data;
+    else if (port == (uint32_t)(P_AUDIO + 2 * fx->nch))
+        fx->p_freewheel = data;
 }
 
 static void activate(LV2_Handle h)
@@ -221,6 +231,15 @@ static inline float wet(const hp_inst *in, float model_out, float x, float go, f
     return in->stream ? go * ((1.0f - mx) * x + mx * model_out) : x;
 }
 
+/* On hiss-server a late block is silence, which an export must not contain: while the host
+ * freewheels, process() waits (bounded) for the server instead. Two stores on that backend. */
+static void follow_freewheel(const hp_fx *fx, hp_inst *in)
+{
+    if (in->on_server)
+        hiss_stream_set_sync(in->stream, fx->freewheel ? HISS_SYNC_DEADLINE : HISS_SYNC_PIPELINED,
+                             HP_FREEWHEEL_WAIT_US);
+}
+
 static void run_chunk(hp_fx *fx, uint32_t off, int n)
 {
     hp_slot *s = &fx->base.slot;
@@ -244,10 +263,12 @@ static void run_chunk(hp_fx *fx, uint32_t off, int n)
     delay_dry(fx, n);
     hp_inst *a = s->cur, *b = s->next;
     if (a->stream) {
+        follow_freewheel(fx, a);
         hiss_stream_process(a->stream, (const float *const *)fx->xin, (float *const *)fx->wa, n);
         pad_wet(a, fx->wa, nch, n);
     }
     if (b && b->stream) {
+        follow_freewheel(fx, b);
         hiss_stream_process(b->stream, (const float *const *)fx->xin, (float *const *)fx->wb, n);
         pad_wet(b, fx->wb, nch, n);
     }
@@ -274,6 +295,7 @@ static void run(LV2_Handle h, uint32_t n_samples)
     hiss_fpguard fp = hp_plugin_run_begin(&fx->base);
     hp_slot_begin(s);
     set_targets(fx);
+    fx->freewheel = fx->p_freewheel && *fx->p_freewheel >= 0.5f;
     for (uint32_t done = 0; done < n_samples;) {
         int n = n_samples - done < (uint32_t)chunk ? (int)(n_samples - done) : chunk;
         if (!knobs_settled(fx) && n > HP_KNOB_CHUNK)

@@ -3,7 +3,8 @@
  * moves, resets, non-finite input, snapshots and restores. Every output must be the reference's
  * output max_block frames earlier: bit for bit when the server runs on the CPU, to relative L2
  * 1e-5 on CUDA. Then: a paced run without barriers (a late block is silence and counted, the
- * state stays exact), the clients of one model sharing launches (the server's own count), the
+ * state stays exact), a run back to back as an export calls a plugin (HISS_SYNC_DEADLINE: no
+ * block may be late, none is waited for in vain once the server is gone), the clients of one model sharing launches (the server's own count), the
  * server killed under its clients (silence, misses counted, nothing blocks), a model file changed
  * behind the client's back, and no server at all.
  *
@@ -22,6 +23,7 @@
 #define N_CLIENTS 5
 #define CYCLES 300
 #define PACED 200
+#define FREEWHEEL 150
 
 typedef struct client {
     hiss_stream *srv, *ref;
@@ -253,7 +255,7 @@ int main(int argc, char **argv)
     /* Three clients of model a at the model's rate share a group (4 streams); model b and model a
      * at another rate get groups of their own. */
     client c[N_CLIENTS];
-    const size_t frames = (size_t)(CYCLES + PACED + 10) * 64;
+    const size_t frames = (size_t)(CYCLES + PACED + FREEWHEEL + 10) * 64;
     const int K[N_CLIENTS] = {2, 1, 1, 1, 1}, D[N_CLIENTS] = {64, 64, 64, 32, 48};
     const hiss_model *M[N_CLIENTS] = {ma, ma, ma, mb, ma};
     const double R[N_CLIENTS] = {rate, rate, rate, rate, 44100.0};
@@ -310,8 +312,37 @@ int main(int argc, char **argv)
             step(&c[i], &r, c[i].D, 1);
         sleep_s(64.0 / 48000.0);
     }
-    for (int i = 0; i < N_CLIENTS; i++) {
+    for (int i = 0; i < N_CLIENTS; i++)
         settle_compare(&c[i], "after the paced run");
+    /* Back to back with no barrier, as a host exporting (freewheeling) calls its plugins: with
+     * HISS_SYNC_DEADLINE, process() waits for the output it returns, so none may be late. */
+    tc_check(hiss_stream_set_sync(c[0].srv, HISS_SYNC_WAIT, 0) == HISS_ERR_BACKEND &&
+                 hiss_stream_set_sync(c[0].srv, HISS_SYNC_DEADLINE, 0) == HISS_ERR_BACKEND,
+             "the server refuses an unbounded wait");
+    for (int i = 0; i < N_CLIENTS; i++)
+        tc_check(hiss_stream_set_sync(c[i].srv, HISS_SYNC_DEADLINE, 2e6) == HISS_OK, "deadline mode on the server");
+    uint64_t fw_misses = 0;
+    for (int i = 0; i < N_CLIENTS; i++)
+        fw_misses += hiss_stream_deadline_misses(c[i].srv);
+    const int freewheel = tc_quick() ? 30 : FREEWHEEL;
+    for (int cy = 0; cy < freewheel; cy++)
+        for (int i = 0; i < N_CLIENTS; i++) {
+            if (tc_below(&r, 80) == 0) {
+                const int k = tc_below(&r, c[i].K);
+                hiss_stream_reset(c[i].srv, k);
+                hiss_stream_reset(c[i].ref, k);
+                c[i].reset_at[k] = c[i].t;
+            }
+            step(&c[i], &r, 1 + tc_below(&r, c[i].D), 0);
+        }
+    for (int i = 0; i < N_CLIENTS; i++) {
+        fw_misses -= hiss_stream_deadline_misses(c[i].srv);
+        tc_check(hiss_stream_set_sync(c[i].srv, HISS_SYNC_PIPELINED, 0) == HISS_OK, "back to pipelined");
+    }
+    printf("back to back in deadline mode: %d calls a client, %llu late\n", freewheel,
+           (unsigned long long)-fw_misses);
+    for (int i = 0; i < N_CLIENTS; i++) {
+        settle_compare(&c[i], "after the run back to back");
         report(&c[i], i);
     }
     for (int i = 0; i < N_CLIENTS; i++)
@@ -362,6 +393,16 @@ int main(int argc, char **argv)
                (unsigned long long)(hiss_stream_deadline_misses(d.srv) - m0), peak);
         tc_check(hiss_stream_deadline_misses(d.srv) - m0 >= 198, "every call after the server died is a miss");
         tc_check(peak == 0.0, "silence after the server died");
+        /* An export after the server died must not wait a deadline per call. */
+        hiss_stream_set_sync(d.srv, HISS_SYNC_DEADLINE, 2e6);
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        for (int i = 0; i < 20; i++)
+            hiss_stream_process(d.srv, xp, yp, 64);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        const double waited = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+        printf("server killed, deadline mode: 20 calls took %.3f s\n", waited);
+        tc_check(waited < 2.0, "deadline mode does not wait for a server that is gone");
         client_free(&d);
     }
 

@@ -144,9 +144,11 @@ typedef enum hiss_backend {
     HISS_BACKEND_CUDA = 2,
     /* A hiss-server process runs the stream, batched with every other stream of the same model
      * and rate that it serves (plugin instances of one host, or of several): see
-     * docs/server.md. Output comes max_block frames late (hiss_stream_latency says so);
-     * process() never waits for the server: frames it has not finished in time are silence,
-     * counted by hiss_stream_deadline_misses. The model must have been loaded from a file,
+     * docs/server.md. Output comes max_block frames late (hiss_stream_latency says so), in
+     * every sync mode. By default (HISS_SYNC_PIPELINED) process() never waits for the server:
+     * frames it has not finished in time are silence, counted by hiss_stream_deadline_misses.
+     * HISS_SYNC_DEADLINE makes process() wait for them, up to deadline_us a call: for a host
+     * that is not running in real time (an export), which calls process() back to back. The model must have been loaded from a file,
      * which the server loads too (and checks to be the same weights). On this backend a reset
      * also drops the results still in flight (silence until the reset stream's own come through),
      * and snapshot and restore ask the server over its socket: they wait for it and are not
@@ -192,7 +194,8 @@ typedef enum hiss_sync_mode {
 } hiss_sync_mode;
 
 /* Not real-time: call between process calls, from the thread that calls process. HISS_ERR_BACKEND
- * for a mode the stream's backend does not have (the CPU has WAIT only). */
+ * for a mode the stream's backend does not have (the CPU has WAIT only; the server PIPELINED and
+ * DEADLINE, and there this call is real-time safe: see HISS_BACKEND_SERVER). */
 hiss_status hiss_stream_set_sync(hiss_stream *s, hiss_sync_mode mode, double deadline_us);
 /* Blocks whose output a missed deadline replaced by silence, since creation. */
 uint64_t hiss_stream_deadline_misses(const hiss_stream *s);

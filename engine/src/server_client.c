@@ -3,7 +3,10 @@
  * the streams of other clients (plugin instances) of the same model. process() only copies to and
  * from the shared rings of server_proto.h and publishes positions with atomic stores: no system
  * call, lock or wait, so it is as real-time safe as the CPU backend. Output is max_block frames
- * late; what the server has not finished by then is silence and counted as a miss. */
+ * late; what the server has not finished by then is silence and counted as a miss.
+ * HISS_SYNC_DEADLINE is for a host that is not running in real time (an export, "freewheeling"),
+ * calling process() back to back: there process() waits, up to the deadline, for the server to
+ * finish the frames it outputs, so that none is silenced. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +31,8 @@ typedef struct sc_impl {
     uint64_t valid_from; /* positions below it predate the last drop: their output is stale */
     uint64_t t;          /* frames passed to process() */
     uint64_t misses;
+    double wait_us;      /* HISS_SYNC_DEADLINE: how long process() may wait; 0: it never waits */
+    int gone;            /* the server closed the socket: waiting would be in vain */
     uint32_t *seq;       /* [K] reset requests made */
     uint64_t *reset_at;  /* [K] position of the last reset: the outputs still in flight before it are dropped */
 } sc_impl;
@@ -181,11 +186,45 @@ static hiss_status sc_create(hiss_stream *s, hiss_error *err)
     return HISS_OK;
 }
 
+static double sc_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return 1e6 * (double)ts.tv_sec + 1e-3 * (double)ts.tv_nsec;
+}
+
+/* HISS_SYNC_DEADLINE only: sleep in short steps until done_pos reaches `pos` and the chunk ring
+ * has room (`need_room`), the server is gone, or the deadline `until` passes. */
+static void sc_wait(sc_impl *c, uint64_t pos, int need_room, uint64_t room_pos, double until)
+{
+    hs_shm *h = c->h;
+    for (;;) {
+        const uint64_t done = atomic_load_explicit(&h->done_pos, memory_order_acquire);
+        const uint64_t cr = atomic_load_explicit(&h->chunk_r, memory_order_acquire);
+        const int ready = need_room ? room_pos - done <= c->ring && c->cw - cr < h->chunks : done >= pos;
+        if (ready || c->gone || atomic_load_explicit(&h->closed, memory_order_relaxed))
+            return;
+        char b;
+        const ssize_t r = recv(c->sock, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+            c->gone = 1; /* killed, or it hung up: no result will come */
+            return;
+        }
+        if (sc_now_us() >= until)
+            return;
+        struct timespec ts = {0, 20000};
+        nanosleep(&ts, NULL);
+    }
+}
+
 static hiss_status sc_process(hiss_stream *s, const float *const *in, float *const *out, int n)
 {
     sc_impl *c = s->impl;
     hs_shm *h = c->h;
     const int64_t D = s->opts.max_block;
+    const double until = c->wait_us > 0.0 ? sc_now_us() + c->wait_us : 0.0;
+    if (c->wait_us > 0.0)
+        sc_wait(c, 0, 1, c->p + (uint64_t)n, until);
     const uint64_t done0 = atomic_load_explicit(&h->done_pos, memory_order_acquire);
     const uint64_t cr = atomic_load_explicit(&h->chunk_r, memory_order_acquire);
     const int open = !atomic_load_explicit(&h->closed, memory_order_relaxed);
@@ -210,6 +249,11 @@ static hiss_status sc_process(hiss_stream *s, const float *const *in, float *con
         c->misses++;
     }
     /* Output frames t .. t+n-1 are the results of the caller's frames D earlier. */
+    if (c->wait_us > 0.0) {
+        const int64_t last = (int64_t)c->t + n - 1 - D - c->off; /* server position of the last */
+        if (last >= 0 && last >= (int64_t)c->valid_from)
+            sc_wait(c, (uint64_t)last + 1u, 0, 0, until);
+    }
     const uint64_t done = atomic_load_explicit(&h->done_pos, memory_order_acquire);
     const float *rout = hs_out(h);
     int missed = 0;
@@ -288,11 +332,21 @@ static int sc_latency(const hiss_stream *s)
     return s->opts.max_block;
 }
 
+/* Output is max_block frames late in every mode (the latency a host was told never moves).
+ * PIPELINED never waits; DEADLINE waits up to deadline_us a call for that output (an export);
+ * WAIT, an unbounded wait on another process, is not offered. Two stores, so a plugin may switch
+ * from its audio thread when the host starts or stops freewheeling. */
 static hiss_status sc_set_sync(hiss_stream *s, hiss_sync_mode mode, double deadline_us)
 {
-    (void)s;
-    (void)deadline_us;
-    return mode == HISS_SYNC_PIPELINED ? HISS_OK : HISS_ERR_BACKEND;
+    sc_impl *c = s->impl;
+    if (mode == HISS_SYNC_PIPELINED) {
+        c->wait_us = 0.0;
+        return HISS_OK;
+    }
+    if (mode != HISS_SYNC_DEADLINE || !(deadline_us > 0.0) || deadline_us > 60e6)
+        return HISS_ERR_BACKEND;
+    c->wait_us = deadline_us;
+    return HISS_OK;
 }
 
 static uint64_t sc_misses(const hiss_stream *s)

@@ -820,7 +820,8 @@ static int case_server(const char *server_bin)
 {
     const double rate = 16000;
     const int L = 256;
-    const long fade = (long)(0.025 * rate), n = (long)(1.2 * rate);
+    /* paced until n, then freewheeling (an export: blocks back to back) until n2 */
+    const long fade = (long)(0.025 * rate), n = (long)(1.2 * rate), n2 = n + (long)(0.8 * rate);
     char *sock = tk_path_in(tmp_dir, "server.sock"), *log = tk_path_in(tmp_dir, "server.log");
     remove(sock);
     models m = make_models(tmp_dir, rate);
@@ -828,7 +829,10 @@ static int case_server(const char *server_bin)
     if (pid == 0) {
         if (!freopen(log, "w", stderr))
             _exit(127);
-        execl(server_bin, server_bin, "--socket", sock, "--backend", "cpu", "--slots", "8", (char *)NULL);
+        /* A server that looks at its clients every 3 ms when idle: in time for a 16 ms block
+         * period, far behind a host that runs blocks back to back (the export below). */
+        execl(server_bin, server_bin, "--socket", sock, "--backend", "cpu", "--slots", "8", "--poll-us", "3000",
+              (char *)NULL);
         _exit(127);
     }
     for (int i = 0; i < 500 && access(sock, F_OK) != 0; i++) {
@@ -842,7 +846,7 @@ static int case_server(const char *server_bin)
     hh_host *h1 = new_host(FX, rate, L), *h2 = new_host(FX, rate, L);
     hh_activate(h1);
     hh_activate(h2);
-    feed f1 = feed_new(h1, 1, L, n, 5, rate), f2 = feed_new(h2, 1, L, n, 6, rate);
+    feed f1 = feed_new(h1, 1, L, n2, 5, rate), f2 = feed_new(h2, 1, L, n2, 6, rate);
     feed_pair(&f1, &f2, (long)(0.1 * rate), rate);
     CHECK(hh_get(h1, "latency") == (float)L, "latency with a server: %g, expected %d", hh_get(h1, "latency"), L);
     CHECK(tk_contains(hh_log(h1), "hiss-server"), "the log names the server: %s", hh_log(h1));
@@ -865,12 +869,27 @@ static int case_server(const char *server_bin)
         return 1;
     CHECK(tk_contains(hh_last(h1, P_STATUS), "runs on hiss-server"), "status: %s", hh_last(h1, P_STATUS));
     feed_pair(&f1, &f2, n, rate);
+    /* The host exports: it raises the freewheel port and runs the plugins back to back, faster
+     * than the server could keep up with unwaited. Not one block may be silenced. */
+    hh_set(h1, "freewheel", 1.0f);
+    hh_set(h2, "freewheel", 1.0f);
+    while (f1.pos < n2) {
+        feed_block(&f1, L);
+        feed_block(&f2, L);
+    }
+    hh_set(h1, "freewheel", 0.0f);
+    hh_set(h2, "freewheel", 0.0f);
     for (int j = 0; j < 2; j++) {
-        float *ref = malloc((size_t)n * sizeof(float));
-        engine_from(m.a, rate, 1, fs[j]->in, &ref, s0[j], n, cond_a_default, 2);
+        float *ref = malloc((size_t)n2 * sizeof(float));
+        engine_from(m.a, rate, 1, fs[j]->in, &ref, s0[j], n2, cond_a_default, 2);
         printf("  instance %d: model A took over at frame %ld\n", j + 1, s0[j]);
         check_delayed("before the swap", fs[j]->out[0], fs[j]->in[0], L, 0, s0[j] + L);
         check_delayed("model A on the server", fs[j]->out[0], ref, L, s0[j] + L + fade, n);
+        check_delayed("model A on the server, freewheeling", fs[j]->out[0], ref, L, n, n2);
+        long late = 0;
+        for (long t = n; t < n2; t++)
+            late += fs[j]->out[0][t] == 0.0f && ref[t - L] != 0.0f;
+        CHECK(late == 0, "freewheeling: %ld frames silenced, expected none", late);
         free(ref);
     }
 
@@ -882,11 +901,12 @@ static int case_server(const char *server_bin)
     int from = hh_event_count(h1);
     hh_send_model(h1, m.b);
     long s1 = -1;
-    feed g = feed_new(h1, 1, L, 2 * n, 7, rate);
-    memcpy(g.in[0], f1.in[0], (size_t)n * sizeof(float));
-    memcpy(g.out[0], f1.out[0], (size_t)n * sizeof(float));
-    g.pos = n;
-    int ev = feed_until_event(&g, P_MODEL, m.b, from, n + (long)(0.5 * rate));
+    const long n3 = n2 + n;
+    feed g = feed_new(h1, 1, L, n3, 7, rate);
+    memcpy(g.in[0], f1.in[0], (size_t)n2 * sizeof(float));
+    memcpy(g.out[0], f1.out[0], (size_t)n2 * sizeof(float));
+    g.pos = n2;
+    int ev = feed_until_event(&g, P_MODEL, m.b, from, n2 + (long)(0.5 * rate));
     if (ev >= 0)
         s1 = (long)hh_event_at(h1, ev)->frame;
     CHECK(s1 >= 0, "model B never reported loaded after the server died");
@@ -895,10 +915,10 @@ static int case_server(const char *server_bin)
     CHECK(tk_contains(hh_last(h1, P_STATUS), "running in this process instead"), "status after the server died: %s",
           hh_last(h1, P_STATUS));
     printf("  server gone: %s\n", hh_last(h1, P_STATUS));
-    feed_until(&g, 2 * n);
-    float *ref_b = malloc((size_t)(2 * n) * sizeof(float));
-    engine_from(m.b, rate, 1, g.in, &ref_b, s1, 2 * n, NULL, 0);
-    check_delayed("model B in this process, padded to the latency", g.out[0], ref_b, L, s1 + L + fade, 2 * n);
+    feed_until(&g, n3);
+    float *ref_b = malloc((size_t)n3 * sizeof(float));
+    engine_from(m.b, rate, 1, g.in, &ref_b, s1, n3, NULL, 0);
+    check_delayed("model B in this process, padded to the latency", g.out[0], ref_b, L, s1 + L + fade, n3);
     CHECK(hh_get(h1, "latency") == (float)L, "latency after the fallback: %g", hh_get(h1, "latency"));
     free(ref_b);
     feed_free(&g);
