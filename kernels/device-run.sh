@@ -39,18 +39,40 @@ servertest)
     done
     ;;
 servermem)
-    # the server's kernels under memcheck: the server itself runs under compute-sanitizer, with
-    # hiss-bench instances (mixed sizes, so partial launches skip most slots) as its clients
+    # the server's kernels under memcheck, racecheck and synccheck: the server itself runs under
+    # compute-sanitizer, with hiss-bench instances as its clients. 8 one-stream clients use 8 of a
+    # group's slots, so every launch skips the rest; memcheck then drops that group and makes one
+    # for 3 two-stream clients at another block. The server is stopped with SIGTERM sent to it (not
+    # to the sanitizer), so it frees everything and the sanitizer prints its summary.
     S=/tmp/hiss-san.sock
-    compute-sanitizer --tool memcheck --error-exitcode 9 "$BIN/hiss-server" --socket $S --backend cuda \
-        >"$OUT/san_memcheck_server.log" 2>&1 &
-    SP=$!
-    for i in $(seq 1 60); do [ -S $S ] && break; sleep 0.5; done
-    "$BIN/hiss-bench" --size 16x2 --instances 8 --backend server --server $S --block 64 --seconds 1 >>"$OUT/san_memcheck_server.log" 2>&1
-    "$BIN/hiss-bench" --size 16x2 --instances 3 --streams 2 --backend server --server $S --block 48 --seconds 1 >>"$OUT/san_memcheck_server.log" 2>&1
-    kill -TERM $SP
-    wait $SP
-    say "memcheck hiss-server rc=$? : $(grep -E 'ERROR SUMMARY|launches' "$OUT/san_memcheck_server.log" | tr '\n' ' ')"
+    sanserver() { # TOOL SECONDS BENCH2 SERVER-ARGS...
+        local tool=$1 secs=$2 bench2=$3 log=$OUT/san_${1}_server.log
+        shift 3
+        rm -f $S
+        timeout 400 compute-sanitizer --tool $tool --error-exitcode 9 $SAN_EXTRA "$BIN/hiss-server" \
+            --socket $S --backend cuda "$@" >"$log" 2>&1 &
+        local sp=$!
+        for i in $(seq 1 120); do [ -S $S ] && break; sleep 0.5; done
+        "$BIN/hiss-bench" --size 16x2 --instances 8 --backend server --server $S --block 64 \
+            --seconds $secs >"$OUT/san_${tool}_bench.log" 2>&1
+        [ $bench2 = 1 ] && "$BIN/hiss-bench" --size 16x2 --instances 3 --streams 2 --backend server \
+            --server $S --block 48 --seconds $secs >>"$OUT/san_${tool}_bench.log" 2>&1
+        sleep 2
+        # (the sanitizer runs the server under its absolute path: match the process name)
+        say "$tool: stopping $(pgrep -a -x hiss-server | head -1)"
+        pkill -TERM -x hiss-server
+        for i in $(seq 1 240); do kill -0 $sp 2>/dev/null || break; sleep 0.5; done
+        kill -0 $sp 2>/dev/null && { say "$tool: hiss-server did not stop in 120 s"; pkill -KILL -x hiss-server; }
+        wait $sp
+        local rc=$?
+        cat "$OUT/san_${tool}_bench.log" >>"$log"
+        say "$tool hiss-server rc=$rc : $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY|launches|deadline|did not' "$log" | tr '\n' ' ')"
+    }
+    SAN_EXTRA="--leak-check full" sanserver memcheck 1 1
+    SAN_EXTRA="--racecheck-report all" sanserver racecheck 3 0 --slots 64
+    SAN_EXTRA="" sanserver synccheck 1 1 --slots 64
+    cat "$OUT"/san_*_server.log >"$OUT/sanitizers_server.log"
+    rm -f "$OUT"/san_*_server.log "$OUT"/san_*_bench.log
     ;;
 serverbench)
     # plugin-like instances through hiss-server on the GPU, paced at 48 kHz
@@ -102,9 +124,11 @@ san)
             --racecheck-report all --error-exitcode 9 "$BIN/test_cuda_$2" >"$OUT/san_racecheck_$1.log" 2>&1
         say "racecheck $1 rc=$? : $(grep -E 'RACECHECK SUMMARY|ERROR SUMMARY' "$OUT/san_racecheck_$1.log" | tail -1)"
     }
-    for t in ${RACECHECK_TESTS-nan state render batch offline sync synth}; do
+    for t in ${RACECHECK_TESTS-nan state render batch offline sync synth many:partial}; do
         if [ "$t" = synth ]; then
             for p in sampler teacher free exact nan cuts sampling deadline; do race "synth-$p" synth "$p" & done
+        elif [ "${t#*:}" != "$t" ]; then # TEST:PART
+            race "${t%%:*}-${t#*:}" "${t%%:*}" "${t#*:}" &
         else
             race "$t" "$t" &
         fi

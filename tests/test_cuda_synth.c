@@ -885,55 +885,41 @@ static void deadline(void)
     hiss_synth_model_free(m);
 }
 
-/* HISS_TEST_ONLY=name,name...: only those parts (racecheck of the whole test takes longer than
- * a device call; its parts run side by side as separate processes instead). */
-static int part(const char *name)
-{
-    const char *only = getenv("HISS_TEST_ONLY");
-    if (!only || !*only)
-        return 1;
-    const size_t n = strlen(name);
-    for (const char *p = only; (p = strstr(p, name)) != NULL; p += n)
-        if ((p == only || p[-1] == ',') && (p[n] == ',' || p[n] == 0))
-            return 1;
-    return 0;
-}
-
 int main(void)
 {
     tc_require_gpu("test_cuda_synth");
     const int q = tc_quick();
     if (getenv("HISS_TEST_ONLY") && *getenv("HISS_TEST_ONLY"))
         printf("test_cuda_synth: only the parts %s (HISS_TEST_ONLY)\n", getenv("HISS_TEST_ONLY"));
-    if (part("sampler"))
+    if (tc_part("sampler"))
         test_sampler();
     /* HISS_TEST_QUICK (compute-sanitizer runs, a hundred times slower) keeps every check but
      * shrinks the runs to a few samples each */
-    if (part("teacher")) {
+    if (tc_part("teacher")) {
         for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
             teacher_forced(&shapes[i], q ? 2 : 3, q ? 8 : 300, 1.0f, 1.0f, 10 + i);
         teacher_forced(&shapes[0], q ? 3 : 140, q ? 4 : 40, 1.0f, 1.0f, 20);
         teacher_forced(&shapes[0], q ? 1 : 4, q ? 8 : 300, 0.0f, 1.0f, 21);
         teacher_forced(&shapes[1], q ? 1 : 4, q ? 8 : 200, 0.8f, 0.9f, 22);
     }
-    if (part("free")) {
+    if (tc_part("free")) {
         free_running(1.0f, 1.0f, q ? 1 : 6, q ? 64 : 4000);
         free_running(0.0f, 1.0f, q ? 1 : 6, q ? 64 : 4000);
     }
-    if (part("exact")) {
+    if (tc_part("exact")) {
         exact_performance(1.0f, 1.0f, 4, q ? 500 : 60000, 1);
         exact_performance(0.8f, 0.9f, 3, q ? 300 : 30000, 2);
         exact_performance(0.0f, 1.0f, 2, q ? 300 : 20000, 3);
     }
-    if (part("nan"))
+    if (tc_part("nan"))
         nan_voice();
-    if (part("cuts")) {
+    if (tc_part("cuts")) {
         cuts(1.0f, q ? 100 : 6000);
         cuts(0.9f, q ? 60 : 3000);
     }
-    if (part("sampling"))
+    if (tc_part("sampling"))
         sampling_change();
-    if (part("deadline"))
+    if (tc_part("deadline"))
         deadline();
     return tc_finish("test_cuda_synth");
 }

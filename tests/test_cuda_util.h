@@ -35,6 +35,20 @@ static inline int tc_quick(void)
 }
 
 /* Exit 77 with the reason when the GPU cannot run the test. */
+/* HISS_TEST_ONLY=name,name...: only those parts of a test (racecheck of a whole test can take
+ * longer than a device call; its parts run side by side as separate processes instead). */
+static inline int tc_part(const char *name)
+{
+    const char *only = getenv("HISS_TEST_ONLY");
+    if (!only || !*only)
+        return 1;
+    const size_t n = strlen(name);
+    for (const char *p = only; (p = strstr(p, name)) != NULL; p += n)
+        if ((p == only || p[-1] == ',') && (p[n] == ',' || p[n] == 0))
+            return 1;
+    return 0;
+}
+
 static inline void tc_require_gpu(const char *test)
 {
     /* line by line, so a crash (under compute-sanitizer, say) still shows how far it got */
