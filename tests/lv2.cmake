@@ -118,3 +118,10 @@ add_test(NAME lv2_server COMMAND hiss-lv2-test server ${HISS_LV2_DIR} ${HISS_LV2
 if(HISS_SANITIZE)
   set_tests_properties(lv2_server PROPERTIES ENVIRONMENT HISS_TEST_PACE=8)
 endif()
+
+# Ardour exporting (freewheeling) with the plugin's model on a hiss-server: the export equals the
+# engine's output, as lv2_ardour's does in the process.
+add_test(NAME lv2_ardour_server
+         COMMAND sh ${HISS_LV2_TEST_DIR}/ardour_server.sh ${HISS_LV2_DIR} $<TARGET_FILE:hiss-wav-check>
+                 $<TARGET_FILE:hiss-server> ${HISS_LV2_TMP}/ardour_server)
+set_tests_properties(lv2_ardour_server PROPERTIES SKIP_RETURN_CODE 77 LABELS nosan TIMEOUT 200)
