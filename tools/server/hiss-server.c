@@ -16,6 +16,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -435,6 +436,17 @@ static int parse_args(int argc, char **argv, hsv_config *cfg, char *sock_buf, si
     return 0;
 }
 
+/* Runs only in a thread that did not block the stop signals: one started before main (by a
+ * preloaded tool such as compute-sanitizer), which would otherwise take a signal sent to the
+ * process with its default action and end it without its clean-up. Hands the signal on to the
+ * main thread (its thread id is the process id), where it waits blocked for the signalfd. */
+static void forward_to_main(int sig)
+{
+    const int saved = errno;
+    syscall(SYS_tgkill, getpid(), getpid(), sig);
+    errno = saved;
+}
+
 int main(int argc, char **argv)
 {
     hsv_server sv;
@@ -449,6 +461,14 @@ int main(int argc, char **argv)
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    struct sigaction fwd;
+    memset(&fwd, 0, sizeof fwd);
+    fwd.sa_handler = forward_to_main;
+    fwd.sa_flags = SA_RESTART;
+    sigemptyset(&fwd.sa_mask);
+    sigaction(SIGINT, &fwd, NULL);
+    sigaction(SIGTERM, &fwd, NULL);
+    sigaction(SIGHUP, &fwd, NULL);
     sv.cfg.backend = HISS_BACKEND_AUTO;
     sv.cfg.slots = 1024;
     sv.cfg.block = 1024;
