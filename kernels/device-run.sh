@@ -68,9 +68,13 @@ servermem)
         cat "$OUT/san_${tool}_bench.log" >>"$log"
         say "$tool hiss-server rc=$rc : $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY|launches|deadline|did not' "$log" | tr '\n' ' ')"
     }
-    SAN_EXTRA="--leak-check full" sanserver memcheck 1 1
-    SAN_EXTRA="--racecheck-report all" sanserver racecheck 3 0 --slots 64
-    SAN_EXTRA="" sanserver synccheck 1 1 --slots 64
+    for tool in ${SERVERMEM_TOOLS:-memcheck racecheck synccheck}; do
+        case $tool in
+        memcheck) SAN_EXTRA="--leak-check full" sanserver memcheck 1 1 ;;
+        racecheck) SAN_EXTRA="--racecheck-report all" sanserver racecheck 3 0 --slots 64 ;;
+        synccheck) SAN_EXTRA="" sanserver synccheck 1 1 --slots 64 ;;
+        esac
+    done
     cat "$OUT"/san_*_server.log >"$OUT/sanitizers_server.log"
     rm -f "$OUT"/san_*_server.log "$OUT"/san_*_bench.log
     ;;
