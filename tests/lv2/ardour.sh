@@ -9,8 +9,7 @@ lv2dir=$1 check=$2 tmp=$3
 here=$(cd "$(dirname "$0")" && pwd)
 skip() { echo "SKIPPED: $*"; exit 77; }
 . "$here/ardour_lib.sh"
-label=$(sed -n 's|^<https://hiss-audio.org/presets/fx/\([^>]*\)>.*|\1|p' "$lv2dir/hiss.lv2/presets.ttl" | head -n1)
-[ -n "$label" ] || skip "the bundle has no presets (no models in the model folder)"
+ardour_fx_preset
 
 rm -rf "$tmp"
 ardour_config 6f1c2d3e-4b5a-4c6d-8e7f-90a1b2c3d4e5

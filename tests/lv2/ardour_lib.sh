@@ -14,6 +14,12 @@ case $(uname -m) in
 x86_64 | amd64) export ARDOUR_FPU_FLAGS=15 ;;
 esac
 
+# ardour_fx_preset: sets $label to the first FX preset of the bundle in $lv2dir (skips without).
+ardour_fx_preset() {
+    label=$(sed -n 's|^<https://hiss-audio.org/presets/fx/\([^>]*\)>.*|\1|p' "$lv2dir/hiss.lv2/presets.ttl" | head -n1)
+    [ -n "$label" ] || skip "the bundle has no presets (no models in the model folder)"
+}
+
 # ardour_config UUID: a config folder under $tmp whose export preset UUID writes 32-bit float WAV
 # (Ardour's own "BWAV 32float Export" format) into $tmp/out; the settings both scripts share.
 ardour_config() {
