@@ -193,16 +193,15 @@ static double sc_now_us(void)
     return 1e6 * (double)ts.tv_sec + 1e-3 * (double)ts.tv_nsec;
 }
 
-/* HISS_SYNC_DEADLINE only: sleep in short steps until done_pos reaches `pos` and the chunk ring
- * has room (`need_room`), the server is gone, or the deadline `until` passes. */
-static void sc_wait(sc_impl *c, uint64_t pos, int need_room, uint64_t room_pos, double until)
+/* HISS_SYNC_DEADLINE only: sleep in short steps until the server has finished every position
+ * below `done_min` and has a chunk record free, until it is gone, or until the deadline. */
+static void sc_wait(sc_impl *c, uint64_t done_min, double until)
 {
     hs_shm *h = c->h;
     for (;;) {
         const uint64_t done = atomic_load_explicit(&h->done_pos, memory_order_acquire);
         const uint64_t cr = atomic_load_explicit(&h->chunk_r, memory_order_acquire);
-        const int ready = need_room ? room_pos - done <= c->ring && c->cw - cr < h->chunks : done >= pos;
-        if (ready || c->gone || atomic_load_explicit(&h->closed, memory_order_relaxed))
+        if ((done >= done_min && c->cw - cr < h->chunks) || c->gone || atomic_load_explicit(&h->closed, memory_order_relaxed))
             return;
         char b;
         const ssize_t r = recv(c->sock, &b, 1, MSG_PEEK | MSG_DONTWAIT);
@@ -223,8 +222,8 @@ static hiss_status sc_process(hiss_stream *s, const float *const *in, float *con
     hs_shm *h = c->h;
     const int64_t D = s->opts.max_block;
     const double until = c->wait_us > 0.0 ? sc_now_us() + c->wait_us : 0.0;
-    if (c->wait_us > 0.0)
-        sc_wait(c, 0, 1, c->p + (uint64_t)n, until);
+    if (c->wait_us > 0.0) /* room in the ring for this call's frames */
+        sc_wait(c, c->p + (uint64_t)n > c->ring ? c->p + (uint64_t)n - c->ring : 0, until);
     const uint64_t done0 = atomic_load_explicit(&h->done_pos, memory_order_acquire);
     const uint64_t cr = atomic_load_explicit(&h->chunk_r, memory_order_acquire);
     const int open = !atomic_load_explicit(&h->closed, memory_order_relaxed);
@@ -252,7 +251,7 @@ static hiss_status sc_process(hiss_stream *s, const float *const *in, float *con
     if (c->wait_us > 0.0) {
         const int64_t last = (int64_t)c->t + n - 1 - D - c->off; /* server position of the last */
         if (last >= 0 && last >= (int64_t)c->valid_from)
-            sc_wait(c, (uint64_t)last + 1u, 0, 0, until);
+            sc_wait(c, (uint64_t)last + 1u, until);
     }
     const uint64_t done = atomic_load_explicit(&h->done_pos, memory_order_acquire);
     const float *rout = hs_out(h);

@@ -778,8 +778,8 @@ static int case_stress(void)
 /* ---- case: server ---------------------------------------------------------------------------- */
 
 /* out[t] == ref[t - L] (0 before the start), exactly; frames a late block silenced (the output
- * exactly 0 where the reference is not) are counted apart, and must stay rare. */
-static void check_delayed(const char *what, const float *y, const float *ref, long L, long from, long to)
+ * exactly 0 where the reference is not) are counted apart, must stay rare, and are returned. */
+static long check_delayed(const char *what, const float *y, const float *ref, long L, long from, long to)
 {
     long bad = 0, late = 0, first_bad = -1;
     for (long t = from; t < to; t++) {
@@ -796,6 +796,7 @@ static void check_delayed(const char *what, const float *y, const float *ref, lo
     CHECK(late * 20 <= to - from, "%s: %ld of %ld frames silenced by late blocks", what, late, to - from);
     printf("  %s: frames %ld-%ld equal the reference %ld frames earlier (%ld silenced by late blocks)\n", what, from,
            to, L, late);
+    return late;
 }
 
 /* Run both hosts a block each, then wait out the block's duration, as a host's cycle would
@@ -885,10 +886,7 @@ static int case_server(const char *server_bin)
         printf("  instance %d: model A took over at frame %ld\n", j + 1, s0[j]);
         check_delayed("before the swap", fs[j]->out[0], fs[j]->in[0], L, 0, s0[j] + L);
         check_delayed("model A on the server", fs[j]->out[0], ref, L, s0[j] + L + fade, n);
-        check_delayed("model A on the server, freewheeling", fs[j]->out[0], ref, L, n, n2);
-        long late = 0;
-        for (long t = n; t < n2; t++)
-            late += fs[j]->out[0][t] == 0.0f && ref[t - L] != 0.0f;
+        const long late = check_delayed("model A on the server, freewheeling", fs[j]->out[0], ref, L, n, n2);
         CHECK(late == 0, "freewheeling: %ld frames silenced, expected none", late);
         free(ref);
     }
